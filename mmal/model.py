@@ -9,6 +9,12 @@ Base protocol (every task model)::
     predict(pool, positions=None) -> {head: [n]}          values or class indices
     predict_proba(pool, positions=None) -> {head: [n, C]} classification only
 
+Heads: ``predict`` returns the fused head ``"M"`` and one entry per unimodal head. A model
+states ``unimodal_heads: {modality: head}``; a unimodal head is named like the task's head
+for that modality when the task labels it (``{"text": "T"}``, GRACE's multi-task model) and
+like the modality otherwise (``{"audio": "audio"}``, BMMAL's classifiers trained on the fused
+label, Eq. 1).
+
 Optional capabilities, by name (``model.capabilities`` lists those it offers):
 
 ``embed``
@@ -52,6 +58,7 @@ class TaskModel(Protocol):
     """sklearn-style multimodal model; see the module docstring for the capabilities."""
 
     capabilities: frozenset[str]
+    unimodal_heads: Mapping[str, str]
 
     def fit(self, pool: Pool, *, seed: int = 0) -> "TaskModel": ...
 
