@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .errors import ContractError, PoolError
+from .errors import CapabilityError, ContractError, PoolError
 from .model import check_requirements
 from .pool import Pool
 
@@ -41,12 +41,13 @@ class Strategy:
     """Base class of every AL strategy.
 
     Subclasses set ``requires`` (model capabilities, see :mod:`mmal.model`) and ``tasks``,
-    and implement :meth:`query`. All randomness must come from the ``rng`` argument; state
+    and implement :meth:`query`; a strategy that reads no model sets ``needs_model = False``. All randomness must come from the ``rng`` argument; state
     across rounds must be a function of ``round`` (1 for the first query), never a counter.
     """
 
     requires: ClassVar[frozenset[str]] = frozenset()
     tasks: ClassVar[frozenset[str]] = ALL_TASKS
+    needs_model: ClassVar[bool] = True
     name: str = ""
     plugin: str = ""
 
@@ -61,7 +62,10 @@ class Strategy:
 
     def check(self, model: Any, pool: Pool) -> None:
         """Raise before any work if the task or the model does not fit this strategy."""
-        check_requirements(self.name or type(self).__name__, self.requires, self.tasks, model, pool)
+        name = self.name or type(self).__name__
+        if self.needs_model and model is None:
+            raise CapabilityError(f"strategy {name!r} needs a trained task model; got model=None")
+        check_requirements(name, self.requires, self.tasks, model, pool)
 
     def select(
         self, model: Any, pool: Pool, budget: int, *, rng: np.random.Generator, round: int = 1

@@ -8,6 +8,8 @@ import mmal
 class Random(mmal.Strategy):
     """Each unlabeled sample is equally likely; the unbiased baseline of every paper."""
 
+    needs_model = False
+
     def query(self, model, pool, budget, *, rng, round):
         return mmal.Selection(rng.choice(pool.unlabeled_positions(), size=budget, replace=False).astype(np.int64))
 
