@@ -104,3 +104,9 @@ def test_rng_streams_are_stable_and_distinct():
     assert a.tolist() == mmal.derive_rng(3, 2, "grace").integers(0, 1 << 30, 4).tolist()
     assert a.tolist() != mmal.derive_rng(3, 2, "badge").integers(0, 1 << 30, 4).tolist()
     assert a.tolist() != mmal.derive_rng(3, 3, "grace").integers(0, 1 << 30, 4).tolist()
+
+
+def test_pytest_fixtures_expose_the_kit(mmal_check_strategy, mmal_toy_dataset):
+    mmal_check_strategy("random", dataset=mmal_toy_dataset)
+    with pytest.raises(ContractError, match="broken-duplicates"):
+        mmal_check_strategy("broken-duplicates", registry=registry_with("duplicates"))
