@@ -1,4 +1,4 @@
-"""The ``mmal`` command: ``list``, ``bench`` and ``query``."""
+"""The ``mmal`` command: ``list``, ``bench``, ``report`` and ``query``."""
 
 from __future__ import annotations
 
@@ -62,22 +62,84 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 1 if listing["conflicts"] else 0
 
 
-def cmd_bench(args: argparse.Namespace) -> int:
-    from .bench import BenchConfig, run_bench, summary_table
+def _bench_overrides(args: argparse.Namespace) -> list[str]:
+    """``--set`` overrides, then the convenience flags as overrides (so the flags win)."""
+    out = list(args.set)
+    if args.seeds is not None:
+        out += [f"seeds=[{','.join(_csv(args.seeds))}]", f"datasets.*.seeds=[{','.join(_csv(args.seeds))}]"]
+    for key in ("rounds", "init", "budget"):
+        value = getattr(args, key)
+        if value is not None:
+            out += [f"{key}={value}", f"datasets.*.{key}={value}"]
+    if args.size is not None:
+        out.append(f"datasets.*.size={json.dumps(args.size) if not args.size.isdigit() else args.size}")
+    if args.task_model is not None:
+        out.append(f"datasets.*.task_model={json.dumps(args.task_model)}")
+    for key, value in _kv(args.dataset_arg).items():
+        out.append(f"datasets.*.args.{key}={json.dumps(value)}")
+    for key, value in _kv(args.model_arg).items():
+        out.append(f"datasets.*.model_args.{key}={json.dumps(value)}")
+    return out
 
-    config = BenchConfig(
-        strategies=_csv(args.strategies), dataset=args.dataset, size=args.size,
-        seeds=[int(s) for s in _csv(args.seeds)], rounds=args.rounds, init=args.init, budget=args.budget,
-        task_model=args.task_model, dataset_args=_kv(args.dataset_arg), model_args=_kv(args.model_arg),
-    )
-    out = Path(args.out)
-    if (out / "results.jsonl").exists():
-        raise MMALError(f"{out / 'results.jsonl'} exists; choose another --out")
-    rows = run_bench(config, out)
-    table = summary_table(rows)
-    (out / "summary.md").write_text(table + "\n")
-    print(table)
-    print(f"\nresults: {out / 'results.jsonl'}")
+
+def _select(entries: list[Any], names: list[str]) -> list[Any]:
+    """The config entries with each listed label (else every entry of that name), in the
+    listed order; a name the config lacks is added as a bare entry."""
+    def key(e: Any, field: str) -> str:
+        return e if isinstance(e, str) else e.get(field, e.get("name"))
+
+    out: list[Any] = []
+    for n in names:
+        hits = [e for e in entries if key(e, "label") == n] or [e for e in entries if key(e, "name") == n]
+        out += hits or [n]
+    return out
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    import copy
+
+    from .bench import DEFAULT_CONFIG, run_bench
+    from .bench.config import apply_overrides, read_file, validate
+
+    raw = read_file(args.config) if args.config else copy.deepcopy(DEFAULT_CONFIG)
+    if args.strategies:
+        raw["strategies"] = _select(raw.get("strategies", []), _csv(args.strategies))
+    if args.dataset:
+        raw["datasets"] = _select(raw.get("datasets", []), _csv(args.dataset))
+    apply_overrides(raw, _bench_overrides(args))
+    cfg = validate(raw, source=args.config or "the default config")
+    out = Path(args.out or Path("runs") / cfg["name"])
+    try:
+        result = run_bench(cfg, out, resume=args.resume, force=args.force, executor=args.executor, jobs=args.jobs,
+                           address=args.address, progress=args.progress, report=not args.no_report)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: finished rounds are in {out / 'results.jsonl'}; continue with the same command plus --resume",
+              file=sys.stderr)
+        return 130
+    if result.report is not None:
+        from .bench.report import slug
+
+        for name in result.report.numbers["datasets"]:
+            table = result.report.dir / f"table_{slug(name)}.md"
+            if table.exists():
+                print(f"## {name}\n\n{table.read_text()}")
+        print(f"report: {result.report.dir / 'report.md'}")
+    print(f"results: {out / 'results.jsonl'}")
+    if result.failed:
+        print(f"{len(result.failed)} cell(s) failed: {', '.join(result.failed)} (tracebacks in the report)", file=sys.stderr)
+    return 1 if result.failed or result.report_error else 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .bench.report import write_report
+
+    options = {"label_count": args.label_count, "confidence": args.confidence, "baseline": args.baseline,
+               "metric": args.metric, "metrics": _csv(args.metrics) if args.metrics else None}
+    if args.confidence is not None and not 0 < args.confidence < 1:
+        raise MMALError(f"--confidence must be in (0, 1), e.g. 0.9, got {args.confidence}")
+    rep = write_report(args.run_dir, options, formats=tuple(_csv(args.formats)))
+    print(rep.markdown)
+    print(f"report: {rep.dir / 'report.md'} ({len(rep.files)} files)")
     return 0
 
 
@@ -140,19 +202,40 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("--json", action="store_true")
     ls.set_defaults(func=cmd_list)
 
-    b = sub.add_parser("bench", help="run strategies x seeds on a dataset and compare them")
-    b.add_argument("--strategies", default="random", help="comma-separated strategy names")
-    b.add_argument("--dataset", default="toy")
-    b.add_argument("--size", default="tiny")
-    b.add_argument("--seeds", default="0,1")
-    b.add_argument("--rounds", type=int, default=3)
-    b.add_argument("--init", type=int, default=20)
-    b.add_argument("--budget", type=int, default=10)
-    b.add_argument("--task-model", default=None, help="default: the dataset's own")
+    b = sub.add_parser("bench", help="run datasets x strategies x seeds and compare them (resumable)",
+                       description="Without --config, runs the embedded default (a small synthetic benchmark).")
+    b.add_argument("--config", help="a TOML (or YAML) config, e.g. benchmarks/simsv2_regression.toml")
+    b.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key: rounds=3, seeds=[0,1], datasets.*.size=tiny, strategies.0.args.alpha=0.5")
+    b.add_argument("--strategies", help="comma-separated strategy labels or names (subset of the config, or new names)")
+    b.add_argument("--dataset", help="comma-separated dataset labels or names")
+    b.add_argument("--seeds", help="comma-separated seeds, e.g. 0,1,2")
+    b.add_argument("--rounds", type=int)
+    b.add_argument("--init", type=int)
+    b.add_argument("--budget", type=int)
+    b.add_argument("--size", help="dataset size for every dataset (tiny, small, full, or a count)")
+    b.add_argument("--task-model", default=None, help="task model for every dataset (default: each dataset's own)")
     b.add_argument("--dataset-arg", action="append", default=[], metavar="KEY=VALUE")
     b.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE")
-    b.add_argument("--out", default="runs/bench")
+    b.add_argument("--out", help="run directory (default: runs/<config name>)")
+    b.add_argument("--resume", action="store_true", help="continue the run in --out: finished rounds are kept, never redone")
+    b.add_argument("--force", action="store_true", help="resume even if --out was written by a different config")
+    b.add_argument("--executor", choices=("local", "processes", "ray"), default="local")
+    b.add_argument("--jobs", type=int, default=1, help="cells run at once (local: worker processes; ray: local CPUs)")
+    b.add_argument("--address", help="Ray cluster address (with --executor ray), e.g. ray://head:10001 or auto")
+    b.add_argument("--progress", choices=("auto", "tty", "plain", "none"), default="auto")
+    b.add_argument("--no-report", action="store_true", help="skip writing the report at the end")
     b.set_defaults(func=cmd_bench)
+
+    r = sub.add_parser("report", help="tables and figures of a bench run directory")
+    r.add_argument("run_dir")
+    r.add_argument("--label-count", type=int, help="labeled samples of the main table (default: the last common count)")
+    r.add_argument("--confidence", type=float, help="pairwise t-test confidence (default: the config's, 0.9)")
+    r.add_argument("--baseline", help="strategy whose final metric defines the savings (default: random)")
+    r.add_argument("--metric", help="primary metric (default: acc, else mae)")
+    r.add_argument("--metrics", help="comma-separated metrics to report (default: all)")
+    r.add_argument("--formats", default="png,svg", help="figure formats")
+    r.set_defaults(func=cmd_report)
 
     q = sub.add_parser("query", help="which samples to annotate next")
     q.add_argument("--features", required=True, help=".npz with 'ids' and one array per modality (NAME__lengths optional)")

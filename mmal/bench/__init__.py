@@ -1,29 +1,41 @@
-"""The benchmark harness: a grid of strategies x seeds on one dataset, results as JSONL.
+"""The benchmark harness: a grid of datasets x strategies x seeds, resumable, on one machine
+or a Ray cluster, with the reports the papers show.
 
-Each finished round is appended to ``results.jsonl`` at once, so an interrupted run keeps
-every finished round.
+    >>> from mmal.bench import load_config, run_bench
+    >>> cfg = load_config("benchmarks/simsv2_regression.toml", ["datasets.*.size=tiny", "seeds=[0, 1]"])
+    >>> result = run_bench(cfg, "runs/simsv2", executor="local", jobs=2)   # doctest: +SKIP
+
+Modules: :mod:`.config` (TOML configs, overrides, hashes), :mod:`.grid` (cells and how one
+runs), :mod:`.store` (the append-only results store and run directory), :mod:`.executors`
+(local, processes, Ray), :mod:`.progress`, :mod:`.stats`, :mod:`.report`, :mod:`.plots`.
 """
 
 from __future__ import annotations
 
-import json
-import platform
 import sys
-import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Mapping, TextIO
 
-from ..io import append_line
-from ..loop import run_loop
-from ..plugins import datasets, strategies, task_models
+from .config import DEFAULT_CONFIG, FULL_DATA, check_names, config_hash, load_config, validate
+from .executors import make_executor
+from .grid import build_cells, versions
+from .progress import Progress
+from .store import RunDir, ended_cells, finished_by_cell, read_rows, strip_timings
+
+__all__ = [
+    "DEFAULT_CONFIG", "FULL_DATA", "BenchConfig", "BenchResult", "build_cells", "config_hash", "load_config",
+    "read_rows", "run_bench", "strip_timings", "validate", "versions", "write_report",
+]
 
 
 @dataclass
 class BenchConfig:
+    """A one-dataset grid in Python (a shortcut for the dict that :func:`load_config` returns)."""
+
     strategies: list[str]
     dataset: str = "toy"
-    size: str = "tiny"
+    size: str | int = "tiny"
     seeds: list[int] = field(default_factory=lambda: [0])
     rounds: int = 3
     init: int = 20
@@ -32,63 +44,98 @@ class BenchConfig:
     dataset_args: dict[str, Any] = field(default_factory=dict)
     strategy_args: dict[str, dict[str, Any]] = field(default_factory=dict)
     model_args: dict[str, Any] = field(default_factory=dict)
+    full_data: bool = False
+
+    def to_config(self) -> dict[str, Any]:
+        ds = {"name": self.dataset, "size": self.size, "args": self.dataset_args, "model_args": self.model_args}
+        if self.task_model:
+            ds["task_model"] = self.task_model
+        return validate({
+            "seeds": self.seeds, "rounds": self.rounds, "init": self.init, "budget": self.budget, "full_data": self.full_data,
+            "datasets": [ds], "strategies": [{"name": s, "args": self.strategy_args.get(s, {})} for s in self.strategies],
+        })
 
 
-def versions() -> dict[str, str]:
-    from importlib import metadata
+@dataclass
+class BenchResult:
+    run_dir: Path
+    cells: int
+    skipped: int
+    failed: list[str]
+    report: Any = None
+    report_error: str | None = None
 
-    out = {"python": platform.python_version()}
-    for dist in ("mmal", "numpy", "torch", "scikit-learn"):
+
+def run_bench(
+    config: Mapping[str, Any] | BenchConfig,
+    out: str | Path,
+    *,
+    resume: bool = False,
+    force: bool = False,
+    executor: str = "local",
+    jobs: int = 1,
+    address: str | None = None,
+    progress: str = "auto",
+    stream: TextIO | None = None,
+    report: bool = True,
+) -> BenchResult:
+    """Run every unfinished cell of ``config`` into ``out`` and write the report.
+
+    With ``resume``, cells continue from their finished rounds in ``out/results.jsonl``
+    (finished cells are skipped, failed ones retried); a directory written by another
+    config is refused unless ``force``.
+    """
+    cfg = config.to_config() if isinstance(config, BenchConfig) else dict(config)
+    check_names(cfg)
+    run = RunDir(out)
+    rows = run.open(cfg, resume=resume, force=force)
+    cells = build_cells(cfg)
+    finished = finished_by_cell(rows, {c["cell_hash"] for c in cells})
+    ended = ended_cells(rows, cells)
+    jobs_list = [(c, finished.get(c["cell_hash"], [])) for c in cells if c["cell_hash"] not in ended]
+    failed: list[str] = []
+    with open(run.path / "bench.log", "a") as log_file:
+        show = Progress(cells, mode=progress, stream=stream, log_file=log_file,
+                        done={c["key"]: (c["rounds"] + 1 if c["cell_hash"] in ended else len(finished.get(c["cell_hash"], []))) for c in cells})
+        _warn_versions(rows, show)
+        if resume and len(jobs_list) < len(cells):
+            show.log(f"resuming: {len(cells) - len(jobs_list)} of {len(cells)} cells already finished")
+
+        def sink(msg: tuple) -> None:
+            if msg[0] == "row":
+                run.append(msg[1])
+                if msg[1]["status"] == "failed":
+                    failed.append(msg[1]["cell"])
+            show(msg)
+
         try:
-            out[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            pass
-    return out
+            make_executor(executor, jobs=jobs, address=address).run(jobs_list, sink)
+        finally:
+            show.close()
+            run.close()
+    result = BenchResult(run.path, len(cells), len(cells) - len(jobs_list), failed)
+    if report:
+        try:
+            result.report = write_report(run.path)
+        except Exception as exc:  # the results are safe in the store; the report can be redone
+            result.report_error = f"{type(exc).__name__}: {exc}"
+            print(f"mmal: the report failed ({result.report_error}); the results are in {run.results}; "
+                  f"rerun `mmal report {run.path}`", file=stream or sys.stderr)
+    return result
 
 
-def run_bench(config: BenchConfig, out_dir: str | Path, *, log: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
-    """Run every (strategy, seed) cell; append each round to ``out_dir/results.jsonl``."""
-    log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
-    for name in config.strategies:  # fail fast on unknown names, before any work
-        strategies.entry(name)
-    out = Path(out_dir)
-    store = out / "results.jsonl"
-    rows: list[dict[str, Any]] = []
-    env = versions()
-    for seed in config.seeds:
-        ds = datasets.get(config.dataset, size=config.size, seed=seed, **config.dataset_args)
-        model_name = config.task_model or ds.default_task_model
-        task_models.entry(model_name)
-        for name in config.strategies:
-            strategy = strategies.get(name, **config.strategy_args.get(name, {}))
-            t0 = time.perf_counter()
-
-            def on_round(rec, state, name=name, seed=seed):
-                row = {"dataset": config.dataset, "size": config.size, "task_model": model_name,
-                       "strategy": name, "seed": seed, **asdict(rec), "versions": env}
-                append_line(store, json.dumps(row))
-                rows.append(row)
-                main = next(iter(rec.metrics.items()), ("-", float("nan")))
-                log(f"[{name} seed={seed}] round {rec.round}: {rec.n_labeled} labeled, "
-                    f"{main[0]}={main[1]:.4f}, query {rec.query_seconds:.2f}s")
-
-            run_loop(ds, strategy, lambda: task_models.get(model_name, **config.model_args), init=config.init,
-                     budget=config.budget, rounds=config.rounds, seed=seed, on_round=on_round)
-            log(f"[{name} seed={seed}] done in {time.perf_counter() - t0:.1f}s")
-    return rows
-
-
-def summary_table(rows: list[dict[str, Any]]) -> str:
-    """Final-round metrics per strategy, mean over seeds, as a Markdown table."""
-    final: dict[str, dict[int, dict[str, Any]]] = {}
+def _warn_versions(rows: list[dict[str, Any]], show: Progress) -> None:
+    now = versions()
+    seen = {}
     for r in rows:
-        cur = final.setdefault(r["strategy"], {})
-        if r["seed"] not in cur or r["round"] > cur[r["seed"]]["round"]:
-            cur[r["seed"]] = r
-    metrics = sorted({m for per in final.values() for r in per.values() for m in r["metrics"]})
-    lines = ["| strategy | labeled | " + " | ".join(metrics) + " |", "|---" * (len(metrics) + 2) + "|"]
-    for name, per in final.items():
-        vals = [sum(r["metrics"].get(m, float("nan")) for r in per.values()) / len(per) for m in metrics]
-        labeled = sum(r["n_labeled"] for r in per.values()) / len(per)
-        lines.append(f"| {name} | {labeled:.0f} | " + " | ".join(f"{v:.4f}" for v in vals) + " |")
-    return "\n".join(lines)
+        for k, v in (r.get("versions") or {}).items():
+            if now.get(k) != v:
+                seen[k] = (v, now.get(k))
+    for k, (old, new) in seen.items():
+        show.log(f"warning: rows in this store were written with {k} {old}, this run has {new}; results may differ")
+
+
+def write_report(run_dir: str | Path, options: Mapping[str, Any] | None = None, **kw: Any) -> Any:
+    from .report import write_report as _write
+
+    return _write(run_dir, options, **kw)

@@ -1,0 +1,42 @@
+"""The same grid gives the same results store (timings aside) in-process, in worker
+processes and on Ray."""
+
+import importlib.util
+
+import pytest
+
+from mmal.bench import run_bench
+from mmal.bench.executors import make_executor
+from mmal.errors import ConfigError
+
+from benchutil import normalized, tiny_config
+
+CFG = dict(seeds=[0, 1], rounds=1, full_data=True)
+
+
+def run(tmp_path, name, **kw):
+    run_bench(tiny_config(**CFG), tmp_path / name, progress="none", report=False, **kw)
+    return normalized(tmp_path / name)
+
+
+def test_worker_processes_match_the_local_executor(tmp_path):
+    local = run(tmp_path, "local")
+    assert len(local) == 6
+    assert run(tmp_path, "processes", executor="processes", jobs=2) == local
+
+
+@pytest.mark.slow
+def test_ray_matches_the_local_executor(tmp_path):
+    if importlib.util.find_spec("ray") is None:
+        print("SKIP reason: ray is not installed (pip install 'mmal[ray]'); the Ray executor is untested here")
+        pytest.skip("ray is not installed (pip install 'mmal[ray]')")
+    local = run(tmp_path, "local")
+    assert run(tmp_path, "ray", executor="ray", jobs=2) == local
+
+
+def test_executor_choices_are_checked():
+    with pytest.raises(ConfigError, match="unknown executor 'dask'"):
+        make_executor("dask")
+    with pytest.raises(ConfigError, match="--jobs must be >= 1"):
+        make_executor("local", jobs=0)
+    assert type(make_executor("local", jobs=2)).__name__ == "ProcessExecutor"
