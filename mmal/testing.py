@@ -43,13 +43,21 @@ class _NoCapabilities:
         return {"M": np.full((n, c), 1.0 / c)}
 
 
-def default_model_factory(requires: frozenset[str], registry: Registry = task_models) -> Callable[[], Any]:
-    """A factory for the first registered task model whose declared capabilities cover ``requires``."""
+def _meta_set(entry: Any, key: str) -> set[str]:
+    return {c.strip() for c in str(entry.meta.get(key, "")).split(",") if c.strip()}
+
+
+def default_model_factory(
+    requires: frozenset[str], task: str | None = None, registry: Registry = task_models
+) -> Callable[[], Any]:
+    """A factory for the first registered task model (by name) whose declared capabilities cover
+    ``requires`` and whose declared ``tasks`` (when it declares them) include ``task``."""
     for name in registry.names():
-        caps = {c.strip() for c in str(registry.entry(name).meta.get("capabilities", "")).split(",") if c.strip()}
-        if set(requires) <= caps:
+        entry = registry.entry(name)
+        tasks = _meta_set(entry, "tasks")
+        if set(requires) <= _meta_set(entry, "capabilities") and (task is None or not tasks or task in tasks):
             return lambda name=name: registry.get(name)
-    raise LookupError(f"no registered task model offers {sorted(requires)}; pass model_factory=")
+    raise LookupError(f"no registered task model offers {sorted(requires)} for {task or 'any'} tasks; pass model_factory=")
 
 
 def _small_dataset(task: str, seed: int) -> Dataset:
@@ -97,7 +105,7 @@ def check_strategy(
         pool = ds.train.take(np.arange(ds.train.n))
         first = pool.ids[:n_labeled]
         pool.label(first, ds.oracle(first))
-        make_model = model_factory or default_model_factory(s.requires)
+        make_model = model_factory or default_model_factory(s.requires, ds.train.task.kind)
         model = make_model()
         model.fit(pool, seed=seed)
         n_unl = pool.n_unlabeled
