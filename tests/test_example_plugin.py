@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -10,9 +11,10 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "plugins" / "examples" / "mmal-e
 
 
 def test_pip_installed_example_plugin_lists_and_runs(tmp_path):
-    site = tmp_path / "site"
+    site, src = tmp_path / "site", tmp_path / "src"
+    shutil.copytree(EXAMPLE, src)  # the build writes build/ and *.egg-info next to the sources
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-                    "--target", str(site), str(EXAMPLE)], check=True, capture_output=True, timeout=300)
+                    "--target", str(site), str(src)], check=True, capture_output=True, timeout=300)
     env = dict(os.environ, PYTHONPATH=str(site))
     listing = subprocess.run([sys.executable, "-m", "mmal", "list", "--json"], capture_output=True, text=True,
                              env=env, check=True)

@@ -17,6 +17,11 @@ class LinearModel:
     def __init__(self, alpha: float = 1.0, max_iter: int = 300):
         self.alpha, self.max_iter = alpha, max_iter
 
+    @property
+    def unimodal_heads(self):
+        """The task's own unimodal heads (this model adds none): ``{modality: head}``."""
+        return {m: h for h, m in self.task_.head_modality.items() if h in self.heads_}
+
     def _features(self, pool, positions=None, absent=frozenset()):
         blocks = {}
         for name in pool.modality_names:
