@@ -26,7 +26,11 @@ Optional capabilities, by name (``model.capabilities`` lists those it offers):
     w.r.t. the linear ``layer`` in factored form ``g = delta ⊗ h`` (DESIGN §5). Layer names:
     ``"enc:<modality>"`` (the last layer of the modality's encoder, GRACE's ``W_k``) and
     ``"head:<head>"`` (the last linear layer of a head; ``"head:M"`` is the fused
-    classifier, BADGE / BMMAL). ``model.grad_layers()`` lists them.
+    classifier, BADGE / BMMAL). A model whose fused head is an MLP also lists ``"fuse:M"``, the
+    first fused layer reading the concatenation ``[f_1, ..., f_M]`` (BMMAL's per-modality blocks,
+    Eq. 13). ``model.grad_layers()`` lists them. ``pseudo`` selects the pseudo-labels: ``None``
+    (the model's default: fused argmax for classification, output sensitivity for regression),
+    ``"fused"``, ``"own"`` (each head its own prediction), or explicit labels ``{head: [n]}``.
 ``predict_proba_samples``
     ``predict_proba_samples(pool, positions=None, *, T=10, seed=0) -> [n, C, T]`` fused-head
     probabilities under MC dropout (dropout on, BatchNorm frozen); for regression the
