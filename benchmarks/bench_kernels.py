@@ -1,0 +1,227 @@
+"""Selection-kernel benchmark: fast paths vs naive formulas, FAISS vs torch, one run, stated sizes.
+
+    python benchmarks/bench_kernels.py              # ratios at moderate sizes (~1-3 min on 2 cores)
+    python benchmarks/bench_kernels.py --vggsound   # + BADGE at VGGSound scale (N=180k, C=309, d=2x512, k=1000)
+    python benchmarks/bench_kernels.py --quick      # tiny sizes, seconds (smoke test)
+
+Prints a table and writes benchmarks/results/kernels.json (atomically, after every case).
+Speed claims are the ratios in one run on one machine; the absolute seconds depend on load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from mmal.grads import RankOne
+from mmal.kernels import available_backends, kcenter_greedy, kmeanspp, knn, nearest_to_centroids, weighted_kmeans
+
+RESULTS = Path(__file__).parent / "results" / "kernels.json"
+SIZES = {
+    "quick": dict(kpp=(800, 16, 64, 20), kc=(800, 32, 80, 20), knn=(2000, 32, 10), km=(2000, 16, 20)),
+    "default": dict(kpp=(4000, 32, 256, 100), kc=(5000, 128, 500, 100), knn=(20000, 128, 10), km=(20000, 64, 100)),
+}
+
+
+REPEAT = 1
+
+
+def timed(fn, *a, **kw):
+    """``(result, best wall seconds of REPEAT runs)``."""
+    best = np.inf
+    for _ in range(REPEAT):
+        t = time.perf_counter()
+        out = fn(*a, **kw)
+        best = min(best, time.perf_counter() - t)
+    return out, best
+
+
+def warm_up():
+    """First calls pay for torch / FAISS / OpenMP start-up: do them before any timing."""
+    x = np.random.default_rng(0).standard_normal((300, 8), dtype=np.float32)
+    for b in available_backends():
+        kmeanspp(x, 5, np.random.default_rng(0), backend=b)
+        kcenter_greedy(x, 5, backend=b)
+        c, _ = weighted_kmeans(x, 5, np.ones(300), np.random.default_rng(0), backend=b)
+        nearest_to_centroids(x, c, backend=b)
+        knn(x, 3, backend=b)
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
+
+
+def badge_embedding(n, c, d, rng):
+    """BADGE's rank-1 gradient: delta = p - onehot(argmax p), h = a ReLU feature."""
+    p = rng.standard_normal((n, c), dtype=np.float32)  # logits / 2, softmax-ed in place
+    p *= 2
+    p -= p.max(1, keepdims=True)
+    np.exp(p, out=p)
+    p /= p.sum(1, keepdims=True)
+    p[np.arange(n), p.argmax(1)] -= 1.0
+    h = rng.standard_normal((n, d), dtype=np.float32)
+    np.maximum(h, 0, out=h)
+    return RankOne(p, h)
+
+
+# ------------------------------------------------------------------------ naive baselines
+def kmeanspp_explicit_loop(x, k, rng):
+    """The textbook loop on the materialized embedding: full distance recompute to all centers."""
+    n = len(x)
+    sq = np.einsum("nd,nd->n", x, x)
+    centers = [int(np.argmax(sq))]
+    u = rng.random(k - 1)
+    mind = np.maximum(sq + sq[centers[0]] - 2 * x @ x[centers[0]], 0)
+    for t in range(k - 1):
+        cum = np.cumsum(mind.astype(np.float64))
+        j = int(np.searchsorted(cum, u[t] * cum[-1], side="right"))
+        centers.append(j)
+        mind = np.minimum(mind, np.maximum(sq + sq[j] - 2 * x @ x[j], 0))
+        mind[j] = 0
+    return np.array(centers)
+
+
+def kcenter_pairwise(x, k, labeled):
+    """CoreSet as commonly written: the full N x N distance matrix, then greedy on its columns."""
+    d = np.sqrt(np.maximum((x * x).sum(1)[:, None] + (x * x).sum(1)[None, :] - 2 * x @ x.T, 0))
+    mind = d[:, labeled].min(1) if len(labeled) else np.full(len(x), np.inf)
+    mind[labeled] = -np.inf
+    out = []
+    for _ in range(k):
+        j = int(np.argmax(mind))
+        out.append(j)
+        mind = np.minimum(mind, d[:, j])
+        mind[j] = -np.inf
+    return np.array(out)
+
+
+# --------------------------------------------------------------------------------- cases
+def case_kmeanspp(n, c, d, k):
+    emb = badge_embedding(n, c, d, np.random.default_rng(0))
+    fac, t_fac = timed(kmeanspp, emb, k, np.random.default_rng(1), backend="torch")
+    x, t_build = timed(emb.explicit)
+    exp, t_exp = timed(kmeanspp, x, k, np.random.default_rng(1), backend="torch")
+    loop, t_loop = timed(kmeanspp_explicit_loop, x, k, np.random.default_rng(1))
+    return dict(
+        case="kmeans++ factored vs explicit", sizes=f"N={n} c={c} d={d} (explicit D={c * d}) k={k}",
+        fast_s=t_fac, naive_s=t_exp + t_build, ratio=(t_exp + t_build) / t_fac,
+        detail=dict(explicit_kernel_s=t_exp, materialize_s=t_build, numpy_loop_s=t_loop,
+                    explicit_mb=x.nbytes / 2**20, factored_mb=(emb.delta.nbytes + emb.h.nbytes) / 2**20,
+                    same_picks=bool(np.array_equal(fac, exp)), same_as_numpy_loop=bool(np.array_equal(fac, loop))),
+    )
+
+
+def case_kcenter(n, d, n_lab, k):
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((n, d), dtype=np.float32)
+    lab = rng.choice(n, n_lab, replace=False)
+    fast, t_fast = timed(kcenter_greedy, x, k, labeled=lab, backend="torch")
+    naive, t_naive = timed(kcenter_pairwise, x, k, lab)
+    return dict(case="k-center greedy vs pairwise matrix", sizes=f"N={n} D={d} labeled={n_lab} k={k}",
+                fast_s=t_fast, naive_s=t_naive, ratio=t_naive / t_fast,
+                detail=dict(same_picks=bool(np.array_equal(fast, naive)), pairwise_mb=n * n * 4 / 2**20))
+
+
+def case_backends(kind, sizes):
+    rng = np.random.default_rng(3)
+    rows = []
+    if "faiss" not in available_backends():
+        return [dict(case=f"{kind}: faiss vs torch", sizes="-", note="faiss not installed")]
+    if kind == "knn":
+        n, d, k = sizes
+        x = rng.standard_normal((n, d), dtype=np.float32)
+        (df, i_f), tf = timed(knn, x, k, backend="faiss")
+        (dt, i_t), tt = timed(knn, x, k, backend="torch")
+        agree = float((i_f == i_t).mean())
+        rows.append(dict(case="kNN graph faiss vs torch", sizes=f"N={n} D={d} k={k}", fast_s=tf, naive_s=tt,
+                         ratio=tt / tf, detail=dict(idx_agreement=agree, max_dist_diff=float(np.abs(df - dt).max()))))
+    else:
+        n, d, k = sizes
+        x = rng.standard_normal((n, d), dtype=np.float32)
+        w = rng.random(n) + 0.1
+        (cf, af), tf = timed(weighted_kmeans, x, k, w, np.random.default_rng(4), backend="faiss")
+        (ct, at), tt = timed(weighted_kmeans, x, k, w, np.random.default_rng(4), backend="torch")
+        rows.append(dict(case="weighted k-means faiss vs torch", sizes=f"N={n} D={d} k={k}", fast_s=tf, naive_s=tt,
+                         ratio=tt / tf, detail=dict(assign_agreement=float((af == at).mean()))))
+        pf, tpf = timed(nearest_to_centroids, x, cf, backend="faiss")
+        pt, tpt = timed(nearest_to_centroids, x, cf, backend="torch")
+        rows.append(dict(case="nearest-to-centroid faiss vs torch", sizes=f"N={n} D={d} k={k}", fast_s=tpf, naive_s=tpt,
+                         ratio=tpt / tpf, detail=dict(same_picks=bool(np.array_equal(pf, pt)))))
+    return rows
+
+
+def case_vggsound(n=180_000, c=309, d=512, k=1000):
+    """BADGE at VGGSound scale: the fused classifier over two 512-d modalities -> delta [N, 309] x h [N, 1024]."""
+    rng = np.random.default_rng(5)
+    emb, t_gen = timed(badge_embedding, n, c, 2 * d, rng)
+    rss_inputs = peak_rss_mb()
+    picks, t = timed(kmeanspp, emb, k, np.random.default_rng(6))
+    return dict(case="BADGE k-means++ at VGGSound scale", sizes=f"N={n} C={c} d=2x{d} k={k}", fast_s=t,
+                naive_s=None, ratio=None,
+                detail=dict(peak_rss_mb=peak_rss_mb(), rss_after_inputs_mb=rss_inputs, generate_inputs_s=t_gen,
+                            factored_mb=(emb.delta.nbytes + emb.h.nbytes) / 2**20,
+                            explicit_would_need_gb=n * c * 2 * d * 4 / 2**30, unique=len(set(picks.tolist())) == k,
+                            backend=available_backends()[0]))
+
+
+# ------------------------------------------------------------------------------- driver
+def save(rows):
+    old = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    cases = {(r["case"], r["sizes"]): r for r in old.get("cases", [])}
+    cases.update({(r["case"], r["sizes"]): r for r in rows})
+    out = dict(machine=dict(platform=platform.platform(), cpus=os.cpu_count(), python=platform.python_version(),
+                            backends=available_backends(), loadavg=os.getloadavg()), cases=list(cases.values()))
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    tmp = RESULTS.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(out, indent=1))
+    os.replace(tmp, RESULTS)
+
+
+def show(r):
+    ratio = f"{r['ratio']:.1f}x" if r.get("ratio") else "-"
+    naive = f"{r['naive_s']:.3f}" if r.get("naive_s") is not None else "-"
+    extra = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in r.get("detail", {}).items())
+    print(f"{r['case']:<38} {r['sizes']:<42} {r['fast_s']:>9.3f} {naive:>9} {ratio:>8}  {extra}", flush=True)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="tiny sizes")
+    ap.add_argument("--vggsound", action="store_true", help="also run BADGE at VGGSound scale (minutes, ~1.5 GB)")
+    ap.add_argument("--only-vggsound", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--repeat", type=int, default=3, help="best of R runs per timing (VGGSound: 1)")
+    args = ap.parse_args()
+    warm_up()
+    if args.only_vggsound:  # child process: its own peak RSS
+        print(json.dumps(case_vggsound()))
+        return
+    global REPEAT
+    REPEAT = max(1, args.repeat)
+    s = SIZES["quick" if args.quick else "default"]
+    print(f"{'case':<38} {'sizes':<42} {'fast s':>9} {'naive s':>9} {'ratio':>8}  detail")
+    jobs = [lambda: [case_kmeanspp(*s["kpp"])], lambda: [case_kcenter(*s["kc"])],
+            lambda: case_backends("knn", s["knn"]), lambda: case_backends("kmeans", s["km"])]
+    for job in jobs:
+        rows = job()
+        for r in rows:
+            show(r)
+        save(rows)
+    if args.vggsound:
+        out = subprocess.run([sys.executable, __file__, "--only-vggsound"], capture_output=True, text=True, check=True)
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        show(r)
+        save([r])
+    print(f"written {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,101 @@
+"""Backend choice for the selection kernels: ``"faiss-gpu"``, ``"faiss"`` (CPU) or ``"torch"``.
+
+``"auto"`` picks the first available in that order. FAISS serves the kNN / k-means /
+nearest-centroid searches; the running-minimum loops (k-means++, k-center) are torch GEMV
+chains on the backend's device: CUDA for ``"faiss-gpu"``, CPU for ``"faiss"``, and CUDA when
+available (else CPU) for ``"torch"``. Every backend computes in float32 and gives the same
+result up to float tolerance.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from functools import lru_cache
+
+import numpy as np
+
+BACKENDS = ("faiss-gpu", "faiss", "torch")
+
+
+@lru_cache(maxsize=None)
+def _faiss():
+    try:
+        import faiss
+    except ImportError:
+        return None
+    return faiss
+
+
+@lru_cache(maxsize=None)
+def _has_faiss_gpu() -> bool:
+    faiss = _faiss()
+    return bool(faiss is not None and hasattr(faiss, "StandardGpuResources") and faiss.get_num_gpus() > 0)
+
+
+def available_backends() -> list[str]:
+    """The backends usable in this process, best first."""
+    out = []
+    if _has_faiss_gpu():
+        out.append("faiss-gpu")
+    if _faiss() is not None:
+        out.append("faiss")
+    out.append("torch")
+    return out
+
+
+def resolve(backend: str = "auto") -> str:
+    """The concrete backend for ``backend`` (``"auto"`` = the first available)."""
+    avail = available_backends()
+    if backend == "auto":
+        return avail[0]
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be 'auto' or one of {BACKENDS}, got {backend!r}")
+    if backend not in avail:
+        hint = "pip install faiss-cpu (or faiss-gpu with a CUDA GPU)" if backend.startswith("faiss") else ""
+        raise ValueError(f"backend {backend!r} is not available here (available: {avail}); {hint or 'use backend=auto'}")
+    return backend
+
+
+def device(backend: str):
+    """The torch device the running-minimum loops of ``backend`` use."""
+    import torch
+
+    backend = resolve(backend)
+    if backend == "faiss-gpu" or (backend == "torch" and torch.cuda.is_available()):
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
+def as_f32(x) -> np.ndarray:
+    """A C-contiguous float32 view/copy of ``x`` (what FAISS wants)."""
+    return np.ascontiguousarray(np.asarray(x, dtype=np.float32))
+
+
+@lru_cache(maxsize=None)
+def gpu_resources():
+    """One shared ``faiss.StandardGpuResources`` per process."""
+    return _faiss().StandardGpuResources()
+
+
+@contextmanager
+def few_threads_for_small(work: int, threshold: int = 1 << 20):
+    """Run torch CPU ops and FAISS single-threaded while ``work`` (elements touched per op)
+    is below ``threshold``: for tiny ops intra-op threads only add synchronization, which
+    costs 10x and more on a loaded machine. Thread counts are restored on exit."""
+    import torch
+
+    faiss = _faiss()
+    before = torch.get_num_threads()
+    before_omp = faiss.omp_get_max_threads() if faiss is not None else 1
+    if work >= threshold or (before == 1 and before_omp == 1):
+        yield
+        return
+    torch.set_num_threads(1)
+    if faiss is not None:
+        faiss.omp_set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+        if faiss is not None:
+            faiss.omp_set_num_threads(before_omp)

@@ -1,0 +1,85 @@
+"""Greedy k-center (farthest-first traversal), CoreSet's selection (Sener & Savarese 2018, Alg. 1).
+
+Each pick is ``argmax_i min_{j in labeled ∪ picked} ||x_i - x_j||``. The minimum vector is
+initialized against the labeled set in blocked GEMMs and then updated against the newest
+center only (one GEMV per pick). With no labeled points the first pick is the largest-norm
+point (ties: lowest index). Ties in the argmax go to the lowest index.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from ..grads import RankOne
+from .backend import device as _device, few_threads_for_small
+from .embedding import Embedding
+
+
+def kcenter_greedy(
+    x: np.ndarray | RankOne | Sequence[RankOne],
+    k: int,
+    *,
+    labeled: np.ndarray | None = None,
+    backend: str = "auto",
+    return_distances: bool = False,
+):
+    """Positions of ``k`` unlabeled rows of ``x`` picked by greedy k-center, in pick order.
+
+    ``labeled``: a bool mask ``[N]`` or positions of the already-covered rows (never picked).
+    With ``return_distances=True`` also returns each pick's Euclidean distance to the
+    covered set at the time it was picked (non-increasing; ``inf`` for the first pick when
+    nothing is labeled).
+    """
+    import torch
+
+    e = Embedding(x, _device(backend), what="x")
+    with few_threads_for_small(e.n * e.width):
+        return _kcenter(e, k, labeled, return_distances)
+
+
+def _kcenter(e, k, labeled, return_distances):
+    import torch
+
+    n = e.n
+    lab = _as_positions(labeled, n)
+    n_free = n - len(lab)
+    if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)) or not 0 <= k <= n_free:
+        raise ValueError(f"k must be an int in 0..{n_free} (the rows not labeled), got {k!r}")
+    sq = e.sq_norms()
+    out = np.empty(k, dtype=np.int64)
+    radius = np.empty(k, dtype=np.float64)
+    if k == 0:
+        return (out, radius) if return_distances else out
+    mind = e.min_sq_dist_to(lab, sq)
+    if len(lab):
+        mind[torch.as_tensor(lab, device=e.device)] = float("-inf")
+    start = 0
+    if not len(lab):
+        j = int(sq.argmax())
+        out[0], radius[0] = j, np.inf
+        mind = e.sq_dists(j, sq)
+        mind[j] = float("-inf")
+        start = 1
+    for t in range(start, k):
+        j = int(mind.argmax())
+        out[t], radius[t] = j, float(mind[j])
+        mind = torch.minimum(mind, e.sq_dists(j, sq))
+        mind[j] = float("-inf")
+    radius[start:] = np.sqrt(radius[start:])
+    return (out, radius) if return_distances else out
+
+
+def _as_positions(labeled, n: int) -> np.ndarray:
+    if labeled is None:
+        return np.empty(0, dtype=np.int64)
+    lab = np.asarray(labeled)
+    if lab.dtype == bool:
+        if lab.shape != (n,):
+            raise ValueError(f"labeled as a mask must have shape ({n},), got {lab.shape}")
+        return np.flatnonzero(lab)
+    lab = lab.astype(np.int64).ravel()
+    if lab.size and (lab.min() < 0 or lab.max() >= n):
+        raise ValueError(f"labeled positions must be in 0..{n - 1}")
+    return np.unique(lab)

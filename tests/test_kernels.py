@@ -1,0 +1,290 @@
+"""Selection kernels against direct, slow implementations (explicit loops, explicit embeddings)."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+from mmal.grads import RankOne, explicit
+from mmal.kernels import (
+    available_backends, kcenter_greedy, kmeanspp, knn, knn_graph, nearest_to_centroids, resolve, weighted_kmeans,
+)
+
+BACKENDS = available_backends()
+print(f"kernel backends tested here: {BACKENDS}")
+
+
+def _blocks(seed, n=60, shapes=((4, 6), (3, 5))):
+    rng = np.random.default_rng(seed)
+    return [RankOne(rng.normal(size=(n, c)).astype(np.float32), rng.normal(size=(n, d)).astype(np.float32)) for c, d in shapes]
+
+
+# ------------------------------------------------------------------ slow references
+def slow_kmeanspp(X, k, rng):
+    """BADGE's seeding, written out: largest-norm first, then D^2 sampling (cumsum / first cum > u*total)."""
+    X = np.asarray(X, dtype=np.float64)
+    n = len(X)
+    norms = [float(np.dot(X[i], X[i])) for i in range(n)]
+    centers = [int(np.argmax(norms))]
+    u = rng.random(k - 1)
+    for t in range(k - 1):
+        d2 = []
+        for i in range(n):
+            d2.append(0.0 if i in centers else min(float(np.sum((X[i] - X[c]) ** 2)) for c in centers))
+        total = sum(d2)
+        if total == 0:
+            d2 = [0.0 if i in centers else 1.0 for i in range(n)]
+            total = sum(d2)
+        acc, target = 0.0, u[t] * total
+        for i in range(n):
+            acc += d2[i]
+            if acc > target:
+                break
+        centers.append(i)
+    return np.array(centers)
+
+
+def slow_kcenter(X, k, labeled):
+    X = np.asarray(X, dtype=np.float64)
+    n = len(X)
+    covered = list(labeled)
+    out = []
+    if not covered:
+        norms = [float(np.dot(x, x)) for x in X]
+        out.append(int(np.argmax(norms)))
+        covered.append(out[0])
+    D = np.sqrt(((X[:, None, :] - X[None, :, :]) ** 2).sum(-1))  # the naive pairwise matrix
+    while len(out) < k:
+        best, best_d = -1, -1.0
+        for i in range(n):
+            if i in covered:
+                continue
+            d = min(D[i, j] for j in covered)
+            if d > best_d:
+                best, best_d = i, d
+        out.append(best)
+        covered.append(best)
+    return np.array(out)
+
+
+def slow_greedy_match(X, C):
+    D = ((C[:, None, :].astype(np.float64) - X[None, :, :]) ** 2).sum(-1)
+    out = np.full(len(C), -1)
+    for _ in range(len(C)):
+        j, i = np.unravel_index(np.argmin(D), D.shape)
+        out[j] = i
+        D[j, :] = np.inf
+        D[:, i] = np.inf
+    return out
+
+
+def slow_weighted_kmeans(X, k, w, rng, iters=100):
+    X = np.asarray(X, dtype=np.float64)
+    n = len(X)
+    u = rng.random(k)
+    cw = np.cumsum(w)
+    seeds = [int(np.searchsorted(cw, u[0] * cw[-1], side="right"))]
+    for t in range(1, k):
+        p = np.array([0.0 if i in seeds else w[i] * min(np.sum((X[i] - X[s]) ** 2) for s in seeds) for i in range(n)])
+        cp = np.cumsum(p)
+        seeds.append(int(np.searchsorted(cp, u[t] * cp[-1], side="right")))
+    C = X[seeds].copy()
+    assign = None
+    for _ in range(iters):
+        new = np.array([int(np.argmin([np.sum((X[i] - c) ** 2) for c in C])) for i in range(n)])
+        if assign is not None and np.array_equal(new, assign):
+            break
+        assign = new
+        for j in range(k):
+            m = assign == j
+            if w[m].sum() > 0:
+                C[j] = (w[m, None] * X[m]).sum(0) / w[m].sum()
+    return C, assign
+
+
+# --------------------------------------------------------------------- k-means++
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_kmeanspp_factored_equals_slow_explicit(backend, seed):
+    blocks = _blocks(seed)
+    X = explicit(blocks)
+    ref = slow_kmeanspp(X, 12, np.random.default_rng(seed + 10))
+    assert np.array_equal(kmeanspp(blocks, 12, np.random.default_rng(seed + 10), backend=backend), ref)
+    assert np.array_equal(kmeanspp(X, 12, np.random.default_rng(seed + 10), backend=backend), ref)
+    one = blocks[0]
+    ref1 = slow_kmeanspp(one.explicit(), 9, np.random.default_rng(seed))
+    assert np.array_equal(kmeanspp(one, 9, np.random.default_rng(seed), backend=backend), ref1)
+
+
+def test_kmeanspp_consumes_one_uniform_per_pick():
+    rng = np.random.default_rng(5)
+    kmeanspp(_blocks(0), 7, rng)
+    other = np.random.default_rng(5)
+    other.random(6)
+    assert rng.random() == other.random()
+
+
+def test_kmeanspp_first_is_largest_norm_lowest_index_on_ties():
+    x = np.array([[1, 0], [0, 3], [3, 0], [0, 1]], dtype=np.float32)
+    assert kmeanspp(x, 1, np.random.default_rng(0))[0] == 1
+
+
+def test_kmeanspp_all_zero_d2_falls_back_to_uniform_with_warning():
+    x = np.zeros((8, 3), dtype=np.float32)
+    x[2] = 5.0
+    x[6] = -5.0
+    with pytest.warns(RuntimeWarning, match="D\\^2 = 0"):
+        got = kmeanspp(x, 6, np.random.default_rng(3))
+    assert np.array_equal(got, slow_kmeanspp(x, 6, np.random.default_rng(3)))
+    assert len(set(got.tolist())) == 6 and {2, 6} <= set(got.tolist())
+
+
+def test_kmeanspp_never_repicks_and_takes_all():
+    got = kmeanspp(_blocks(3, n=20), 20, np.random.default_rng(0))
+    assert sorted(got.tolist()) == list(range(20))
+
+
+def test_kmeanspp_bad_input_names_the_fix():
+    with pytest.raises(ValueError, match="larger than"):
+        kmeanspp(np.ones((3, 2)), 4, np.random.default_rng(0))
+    x = np.ones((3, 2))
+    x[1, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        kmeanspp(x, 2, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="backend"):
+        kmeanspp(np.ones((3, 2)), 2, np.random.default_rng(0), backend="cuda")
+
+
+# ---------------------------------------------------------------------- k-center
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("n_labeled", [0, 1, 7])
+def test_kcenter_equals_naive_pairwise(backend, n_labeled):
+    rng = np.random.default_rng(n_labeled)
+    X = rng.normal(size=(50, 5)).astype(np.float32)
+    lab = rng.choice(50, n_labeled, replace=False)
+    ref = slow_kcenter(X, 10, lab.tolist())
+    mask = np.zeros(50, bool)
+    mask[lab] = True
+    got, radius = kcenter_greedy(X, 10, labeled=mask, backend=backend, return_distances=True)
+    assert np.array_equal(got, ref)
+    assert np.array_equal(kcenter_greedy(X, 10, labeled=lab, backend=backend), ref)
+    assert np.all(np.diff(radius[np.isfinite(radius)]) <= 1e-6)
+    covered = list(lab) + list(got[:-1])
+    if covered:
+        assert radius[-1] == pytest.approx(min(np.linalg.norm(X[got[-1]] - X[c]) for c in covered), rel=1e-4)
+
+
+def test_kcenter_factored_equals_explicit():
+    blocks = _blocks(4, n=40)
+    lab = np.arange(0, 40, 9)
+    assert np.array_equal(kcenter_greedy(blocks, 8, labeled=lab), slow_kcenter(explicit(blocks), 8, lab.tolist()))
+
+
+def test_kcenter_min_over_labeled_is_blocked():
+    # a tiny block size forces several GEMM blocks for the labeled set
+    from mmal.kernels.embedding import Embedding
+
+    import torch
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(30, 4)).astype(np.float32)
+    e = Embedding(X, torch.device("cpu"))
+    got = e.min_sq_dist_to(np.arange(11), e.sq_norms(), max_block_elems=30 * 2).numpy()
+    ref = np.array([min(np.sum((X[i] - X[j]) ** 2) for j in range(11)) for i in range(30)])
+    assert np.allclose(got, ref, atol=1e-4)
+
+
+# ---------------------------------------------------------------------------- kNN
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_knn_matches_brute_force(backend):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(80, 6)).astype(np.float32)
+    Q = rng.normal(size=(9, 6)).astype(np.float32)
+    d, i = knn(X, 5, queries=Q, backend=backend)
+    D = ((Q[:, None].astype(np.float64) - X[None]) ** 2).sum(-1)
+    assert np.array_equal(i, np.argsort(D, axis=1)[:, :5])
+    assert np.allclose(d, np.sort(D, axis=1)[:, :5], rtol=1e-4, atol=1e-4)
+    d, i = knn(X, 4, backend=backend)  # self excluded
+    D = ((X[:, None].astype(np.float64) - X[None]) ** 2).sum(-1)
+    np.fill_diagonal(D, np.inf)
+    assert np.array_equal(i, np.argsort(D, axis=1)[:, :4])
+    s, i = knn(X, 3, queries=Q, metric="ip", backend=backend)
+    S = Q.astype(np.float64) @ X.T.astype(np.float64)
+    assert np.array_equal(i, np.argsort(-S, axis=1)[:, :3])
+    assert np.allclose(s, -np.sort(-S, axis=1)[:, :3], rtol=1e-4, atol=1e-4)
+
+
+def test_knn_graph_is_sparse_rows_of_neighbours():
+    X = np.random.default_rng(1).normal(size=(40, 3)).astype(np.float32)
+    g = knn_graph(X, 3)
+    d, i = knn(X, 3)
+    assert g.shape == (40, 40) and g.nnz == 120
+    for r in range(40):
+        assert sorted(g[r].indices.tolist()) == sorted(i[r].tolist())
+        assert np.allclose(g[r, i[r]].toarray().ravel(), d[r])
+
+
+# ----------------------------------------------------- weighted k-means, matching
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_weighted_kmeans_equals_slow_lloyd(backend):
+    rng = np.random.default_rng(2)
+    X = np.concatenate([rng.normal(size=(20, 3)) + off for off in (0, 6, -6)]).astype(np.float32)
+    w = rng.random(60) + 0.1
+    C, a = weighted_kmeans(X, 4, w, np.random.default_rng(7), backend=backend)
+    Cr, ar = slow_weighted_kmeans(X, 4, w, np.random.default_rng(7))
+    assert np.array_equal(a, ar)
+    assert np.allclose(C, Cr, atol=1e-4)
+
+
+def test_weighted_kmeans_weights_pull_centroids():
+    X = np.array([[0.0], [1.0], [10.0], [11.0]], dtype=np.float32)
+    C, a = weighted_kmeans(X, 2, np.array([1.0, 3.0, 1.0, 1.0]), np.random.default_rng(0))
+    assert sorted(C.ravel().round(4).tolist()) == [0.75, 10.5]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("n_candidates", [1, 3, 64])
+def test_nearest_to_centroids_is_unique_greedy(backend, n_candidates):
+    rng = np.random.default_rng(n_candidates)
+    X = rng.normal(size=(40, 3)).astype(np.float32)
+    C = (X[rng.choice(40, 12, replace=False)] + 0.3 * rng.normal(size=(12, 3))).astype(np.float32)
+    C[5] = C[4]  # two centroids wanting the same point
+    got = nearest_to_centroids(X, C, backend=backend, n_candidates=n_candidates)
+    assert np.array_equal(got, slow_greedy_match(X, C))
+    assert len(set(got.tolist())) == 12
+
+
+def test_resolve_auto_is_first_available():
+    assert resolve("auto") == available_backends()[0]
+    with pytest.raises(ValueError, match="backend"):
+        resolve("bogus")
+
+
+# ------------------------------------------------------------ backends, memory
+@pytest.mark.skipif(len(BACKENDS) < 2, reason="only one kernel backend available here")
+def test_backends_agree_with_each_other():
+    rng = np.random.default_rng(11)
+    X = rng.normal(size=(400, 12)).astype(np.float32)
+    blocks = _blocks(11, n=400)
+    w = rng.random(400)
+    outs = []
+    for b in BACKENDS:
+        C, a = weighted_kmeans(X, 6, w, np.random.default_rng(1), backend=b)
+        outs.append((
+            kmeanspp(blocks, 30, np.random.default_rng(0), backend=b),
+            kcenter_greedy(blocks, 30, labeled=np.arange(5), backend=b),
+            knn(X, 6, backend=b)[1], a, nearest_to_centroids(X, C, backend=b),
+        ))
+    for other in outs[1:]:
+        for mine, theirs in zip(outs[0], other):
+            assert np.array_equal(mine, theirs)
+
+
+def test_factored_kernels_never_materialize(monkeypatch):
+    def boom(self):
+        raise AssertionError("the explicit delta ⊗ h embedding was built")
+
+    monkeypatch.setattr(RankOne, "explicit", boom)
+    blocks = _blocks(5, n=50)
+    assert len(kmeanspp(blocks, 10, np.random.default_rng(0))) == 10
+    assert len(kcenter_greedy(blocks, 10, labeled=np.arange(3))) == 10
