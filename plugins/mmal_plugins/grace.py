@@ -1,1 +1,258 @@
-"""Built-in plugin (being written): registers nothing yet."""
+"""Built-in plugin: GRACE (Li et al., ACM MM 2024, paper 000 Sec. 3; supplement 001 App. F, H, I).
+
+For every modality ``k`` of the model (``model.unimodal_heads``) two per-sample gradients
+w.r.t. ``W_k``, the last layer of modality k's encoder (layer ``"enc:k"``), with pseudo-labels:
+``g_k`` from the unimodal head's loss and ``g_{m_k}`` from the fused head ``"M"``'s loss. Both
+are rank-1 with the same input ``h_k`` of ``W_k``: ``g_k = delta_k ⊗ h_k``,
+``g_{m_k} = delta_{m_k} ⊗ h_k``, hence (DESIGN §5)
+
+- Eq. 4 informativeness ``sum_k ||g_k + g_{m_k}|| = sum_k ||delta_k + delta_{m_k}|| ||h_k||``;
+- Eq. 5 representativeness ``sum_k sum_{q in U, q != p} ||(g_k + g_{m_k})(p) - (...)(q)||``
+  over the unlabeled pool ``U``, by blocked tiles on the rank-1 factors
+  ``(delta_k + delta_{m_k}, h_k)`` (:mod:`mmal.kernels.distsum`);
+- Eq. 6 easiness ``sum_k cos(g_k, g_{m_k}) = sum_k cos(delta_k, delta_{m_k})``; a cosine
+  with a zero vector (a zero gradient) is defined as 0 (neither harmony nor conflict);
+- each criterion min-max normalized over ``U`` (a constant criterion normalizes to 0);
+- Eq. 7 ``s = alpha_t s_e + s_i s_r`` with Eq. 8 ``alpha_t = alpha - (t - 1) alpha_decay`` for
+  query round ``t`` (the ``round`` argument, 1 first). As in Eq. 8 and Algorithm 1 (line 16,
+  ``alpha <- alpha - alpha_d``, no floor) alpha keeps decreasing and becomes negative after
+  round ``alpha / alpha_decay + 1`` (App. C runs 15 rounds: alpha_15 = -0.4), then favouring
+  hard (low-easiness) samples, the paper's "easy to hard"; ``alpha_min`` sets a floor.
+
+Variants (parameters, and registered names): ``criteria="i"`` GRACE-I (``s = s_i``),
+``"ir"`` GRACE-IR (``s = s_i s_r``), ``"ire"`` GRACE-IRE = GRACE; ``representativeness="rp"``
+GRACE-rp (App. H: Eq. 5 on the representations ``f_k`` of the four modalities t, a, v and the
+fusion ``f_m = [f_t, f_a, f_v]`` (Sec. 3.2's fusion feature), summed) and ``"rp-m"``
+GRACE-rp(m) (on ``f_m`` only); ``combine="additive"`` (App. I:
+``s = alpha_t s_e + beta s_i + gamma s_r``). ``sample=m`` estimates Eq. 5 from ``m`` random
+reference samples instead of all of ``U`` (off by default).
+
+Pseudo-labels (``pseudo``): ``"own"`` (default) gives each head its own prediction as
+label, passed to ``model.grad_embed`` as explicit labels ``{head: [n]}``: ``g_k`` then points
+to what modality k's head predicts and ``g_{m_k}`` to what the fused head predicts, so a
+sample whose modality k disagrees with the fusion gets opposed gradients and a low Eq. 6
+easiness (the conflicts of Sec. 3.4 and Fig. 7; with the fused prediction as every head's
+label both gradients point to the same class and conflicts look easy, measured in
+tests/test_grace.py). Regression: an L1 loss against the prediction itself has gradient 0, so
+the label is put one unit beyond the prediction on the side of its sign,
+``y~ = yhat + sign(yhat)`` (sign 0 -> +1), giving ``g = -sign(yhat) d yhat / dW``: the head's
+own sentiment polarity. Any other value (``None`` = the model's default, ``"fused"``, ...) is
+passed to the model unchanged.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+import mmal
+from mmal.grads import RankOne
+from mmal.kernels.distsum import distance_sums, sampled_distance_sums
+from mmal.model import EMBED, GRAD_EMBED
+
+FUSED = "M"
+CRITERIA = ("i", "ir", "ire")
+REPRESENTATIVENESS = ("gradients", "rp", "rp-m")
+
+
+# ------------------------------------------------------------------------------ the math
+def curriculum_alpha(round: int, alpha: float = 1.0, alpha_decay: float = 0.1, alpha_min: float | None = None) -> float:
+    """Eq. 8: ``alpha_t = alpha - (t - 1) alpha_decay``, floored at ``alpha_min`` if given."""
+    if round < 1:
+        raise ValueError(f"round must be >= 1 (the first query round is 1), got {round}")
+    a = alpha - (round - 1) * alpha_decay
+    return a if alpha_min is None else max(a, alpha_min)
+
+
+def minmax(x: np.ndarray) -> np.ndarray:
+    """Sec. 3.4 min-max normalization to [0, 1]; a constant criterion gives 0 everywhere."""
+    x = np.asarray(x, dtype=np.float64)
+    lo, hi = x.min(), x.max()
+    span = hi - lo
+    if not span > 1e-12 * max(abs(hi), abs(lo), 1e-300):
+        return np.zeros_like(x)
+    return (x - lo) / span
+
+
+def cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise cosine similarity; 0 where either row is a zero vector."""
+    num = np.einsum("nc,nc->n", a, b)
+    den = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+    return np.divide(num, den, out=np.zeros_like(num), where=den > 0)
+
+
+@dataclass(frozen=True)
+class ModalityGradients:
+    """``g_k = unimodal ⊗ h``, ``g_{m_k} = fused ⊗ h`` for one modality (rows: samples)."""
+
+    unimodal: np.ndarray  # delta_k [n, c]
+    fused: np.ndarray  # delta_{m_k} [n, c]
+    h: np.ndarray  # input of W_k [n, d]
+
+    def combined(self) -> RankOne:
+        """``g_k + g_{m_k} = (delta_k + delta_{m_k}) ⊗ h``."""
+        return RankOne(self.unimodal + self.fused, self.h)
+
+
+def modality_gradients(model, pool, positions: np.ndarray, pseudo=None) -> dict[str, ModalityGradients]:
+    """Per modality, both gradients w.r.t. ``enc:k`` from one shared forward when the model can.
+
+    ``pseudo`` is passed to the model's ``grad_embed`` (None: the model's default)."""
+    pairs = [(h, f"enc:{k}") for k, head in model.unimodal_heads.items() for h in (head, FUSED)]
+    kw = {} if pseudo is None else {"pseudo": pseudo}
+    many = getattr(model, "grad_embed_many", None)
+    if callable(many):
+        got = many(pool, positions, pairs=pairs, **kw)
+    else:
+        got = {(h, layer): model.grad_embed(pool, positions, head=h, layer=layer, **kw) for h, layer in pairs}
+    out = {}
+    for k, head in model.unimodal_heads.items():
+        uni, fus = got[(head, f"enc:{k}")], got[(FUSED, f"enc:{k}")]
+        h = np.asarray(uni.h, dtype=np.float64)
+        if not np.allclose(h, fus.h, rtol=1e-5, atol=1e-6 * (np.abs(h).max(initial=0.0) + 1e-30)):
+            raise mmal.ContractError(
+                f"{type(model).__name__}.grad_embed returned different layer inputs h for 'enc:{k}' under heads "
+                f"{head!r} and {FUSED!r}; GRACE needs both gradients from one deterministic forward (eval mode)"
+            )
+        out[k] = ModalityGradients(np.asarray(uni.delta, np.float64), np.asarray(fus.delta, np.float64), h)
+    return out
+
+
+def own_pseudo_labels(model, pool, positions: np.ndarray) -> dict[str, np.ndarray]:
+    """Every head's own prediction as its label; regression: ``yhat + sign(yhat)`` (module docstring)."""
+    pred = model.predict(pool, positions)
+    heads = [FUSED, *model.unimodal_heads.values()]
+    if pool.task.is_classification:
+        return {h: np.asarray(pred[h]).astype(np.int64) for h in heads}
+    return {h: np.asarray(pred[h], np.float64) + np.where(np.asarray(pred[h]) >= 0, 1.0, -1.0) for h in heads}
+
+
+def informativeness(grads: dict[str, ModalityGradients]) -> np.ndarray:
+    """Eq. 4: ``sum_k ||g_k + g_{m_k}||_2``."""
+    return sum(np.linalg.norm(g.unimodal + g.fused, axis=1) * np.linalg.norm(g.h, axis=1) for g in grads.values())
+
+
+def easiness(grads: dict[str, ModalityGradients]) -> np.ndarray:
+    """Eq. 6: ``sum_k cos(g_k, g_{m_k})``; the shared ``h`` cancels (0 if ``h = 0``)."""
+    return sum(cosine_rows(g.unimodal, g.fused) * (np.linalg.norm(g.h, axis=1) > 0) for g in grads.values())
+
+
+def summed_distances(embeddings, *, sample: int | None = None, rng=None, **kernel) -> np.ndarray:
+    """Eq. 5: sum over the given embeddings (RankOne or arrays) of the distance sums within them."""
+    if sample is None:
+        return sum(distance_sums(e, **kernel) for e in embeddings)
+    return sum(sampled_distance_sums(e, sample, rng, **kernel) for e in embeddings)
+
+
+def representations(model, pool, positions: np.ndarray, fused_only: bool) -> list[np.ndarray]:
+    """App. H: ``[f_t, f_a, f_v, f_m]`` (GRACE-rp) or ``[f_m]`` (GRACE-rp(m)), ``f_m`` their concatenation."""
+    feats = model.embed(pool, positions)
+    per = [np.asarray(feats[k], dtype=np.float64).reshape(len(positions), -1) for k in model.unimodal_heads]
+    fused = np.concatenate(per, axis=1)
+    return [fused] if fused_only else [*per, fused]
+
+
+def combine_scores(s_i, s_r, s_e, alpha: float, combine: str, beta: float = 1.0, gamma: float = 1.0) -> np.ndarray:
+    """Eq. 7 (``"product"``: ``alpha s_e + s_i s_r``) or App. I (``"additive"``); absent criteria are None."""
+    terms = [] if s_e is None else [alpha * s_e]
+    if combine == "product":
+        terms.append(s_i if s_r is None else s_i * s_r)
+    else:
+        terms += [beta * s_i] + ([] if s_r is None else [gamma * s_r])
+    return sum(terms)
+
+
+# ------------------------------------------------------------------------------ the strategy
+class Grace(mmal.Strategy):
+    """GRACE: gradient informativeness x representativeness plus curriculum-weighted easiness."""
+
+    requires = frozenset({GRAD_EMBED})
+
+    def __init__(
+        self,
+        alpha: float = 1.0,
+        alpha_decay: float = 0.1,
+        *,
+        alpha_min: float | None = None,
+        criteria: str = "ire",
+        combine: str = "product",
+        beta: float = 1.0,
+        gamma: float = 1.0,
+        representativeness: str = "gradients",
+        pseudo="own",
+        sample: int | None = None,
+        tile: int | None = None,
+        device: str | None = None,
+        dtype: str = "float32",
+    ) -> None:
+        if criteria not in CRITERIA:
+            raise ValueError(f"criteria must be one of {CRITERIA} (GRACE-I, GRACE-IR, GRACE-IRE), got {criteria!r}")
+        if combine not in ("product", "additive"):
+            raise ValueError(f"combine must be 'product' (Eq. 7) or 'additive' (App. I), got {combine!r}")
+        if representativeness not in REPRESENTATIVENESS:
+            raise ValueError(f"representativeness must be one of {REPRESENTATIVENESS} (App. H), got {representativeness!r}")
+        if sample is not None and int(sample) < 2:
+            raise ValueError(f"sample (reference samples for Eq. 5) must be None or >= 2, got {sample}")
+        self.alpha, self.alpha_decay, self.alpha_min = float(alpha), float(alpha_decay), alpha_min
+        self.criteria, self.combine, self.beta, self.gamma = criteria, combine, float(beta), float(gamma)
+        self.representativeness, self.sample, self.pseudo = representativeness, sample, pseudo
+        self.kernel = {"tile": tile, "device": device, "dtype": dtype}
+        self.requires = frozenset({GRAD_EMBED} | ({EMBED} if representativeness != "gradients" else set()))
+
+    def scores(self, model, pool, positions: np.ndarray, *, rng: np.random.Generator, round: int = 1) -> dict:
+        """Raw and normalized criteria and the final score of every sample in ``positions`` (= U)."""
+        alpha = curriculum_alpha(round, self.alpha, self.alpha_decay, self.alpha_min)
+        t0 = time.perf_counter()
+        pseudo = own_pseudo_labels(model, pool, positions) if self.pseudo == "own" else self.pseudo
+        grads = modality_gradients(model, pool, positions, pseudo)
+        t1 = time.perf_counter()
+        raw = {"informativeness": informativeness(grads)}
+        if "e" in self.criteria:
+            raw["easiness"] = easiness(grads)
+        if "r" in self.criteria:
+            if self.representativeness == "gradients":
+                embs = [g.combined() for g in grads.values()]
+            else:
+                embs = representations(model, pool, positions, fused_only=self.representativeness == "rp-m")
+            raw["representativeness"] = summed_distances(embs, sample=self.sample, rng=rng, **self.kernel)
+        norm = {name: minmax(v) for name, v in raw.items()}
+        score = combine_scores(norm["informativeness"], norm.get("representativeness"), norm.get("easiness"),
+                               alpha, self.combine, self.beta, self.gamma)
+        t2 = time.perf_counter()
+        return {"score": score, "raw": raw, "normalized": norm, "alpha": alpha,
+                "seconds": {"gradients": t1 - t0, "criteria": t2 - t1}}
+
+    def query(self, model, pool, budget, *, rng, round):
+        unlabeled = pool.unlabeled_positions()
+        out = self.scores(model, pool, unlabeled, rng=rng, round=round)
+        order = np.argsort(-out["score"], kind="stable")[:budget]
+        info = {name: v[order] for name, v in out["normalized"].items()}
+        info |= {f"{name}_raw": v[order] for name, v in out["raw"].items()}
+        info |= {"alpha": out["alpha"], "seconds": out["seconds"]}
+        return mmal.Selection(unlabeled[order], out["score"][order], info)
+
+
+VARIANTS = {
+    "grace": ({}, "GRACE (= GRACE-IRE): Eq. 7 alpha_t * easiness + informativeness * representativeness"),
+    "grace-i": ({"criteria": "i"}, "GRACE-I ablation: informativeness only (Eq. 4)"),
+    "grace-ir": ({"criteria": "ir"}, "GRACE-IR ablation: informativeness * representativeness"),
+    "grace-rp": ({"representativeness": "rp"}, "GRACE-rp (App. H): representativeness from t, a, v and fused representations"),
+    "grace-rp-m": ({"representativeness": "rp-m"}, "GRACE-rp(m) (App. H): representativeness from the fused representation"),
+    "grace-additive": ({"combine": "additive"}, "GRACE with the additive score alpha*s_e + beta*s_i + gamma*s_r (App. I)"),
+}
+
+
+def _variant(preset: dict):
+    def build(**params):
+        return Grace(**{**preset, **params})
+
+    return build
+
+
+@mmal.hookimpl
+def register_strategies(register):
+    for name, (preset, summary) in VARIANTS.items():
+        needs = "grad_embed,embed" if preset.get("representativeness") else "grad_embed"
+        register(name, _variant(preset), summary=summary, tasks="regression,classification", requires=needs)
