@@ -96,7 +96,9 @@ def run_loop(
     if rounds < 0:
         raise ValueError(f"rounds must be >= 0, got {rounds}")
     name = strategy.name or type(strategy).__name__
-    pool = dataset.train.take(np.arange(dataset.train.n))
+    tr = dataset.train  # a working copy of the labels and mask; feature arrays (maybe memmaps) shared
+    pool = Pool(tr.modalities, tr.task, ids=tr.ids, labels=tr.labels, lengths=tr.lengths, labeled=tr.labeled,
+                meta=tr.meta, check_finite=False)
     history: list[RoundRecord] = []
     if state is not None:
         if state.seed != seed or state.strategy != name:
