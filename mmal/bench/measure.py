@@ -4,14 +4,13 @@ contribution of a trained model on the test set (BMMAL Figs. 2-3).
 
 from __future__ import annotations
 
-from itertools import combinations
-from math import factorial
 from typing import Any, Iterable, Mapping
 
 import numpy as np
 
 from ..model import PREDICT_MASKED, model_capabilities
 from ..pool import MAIN_HEAD, Pool
+from ..shapley import contributions, shapley, subset_values
 
 
 def split_metrics(metrics: Mapping[str, float], heads: Iterable[str]) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
@@ -34,36 +33,6 @@ def model_heads(model: Any, test: Pool) -> set[str]:
     return set(test.task.heads) | set((getattr(model, "unimodal_heads", None) or {}).values())
 
 
-def shapley_values(outcome: Mapping[frozenset, np.ndarray], modalities: list[str]) -> dict[str, np.ndarray]:
-    """Per-sample Shapley value of each modality (BMMAL Eq. 10).
-
-    ``outcome[S]`` is the model outcome ``V`` with only the modalities in ``S`` present.
-    """
-    m = len(modalities)
-    phi: dict[str, np.ndarray] = {}
-    for mod in modalities:
-        others = [o for o in modalities if o != mod]
-        total = 0.0
-        for size in range(m):
-            weight = factorial(size) * factorial(m - size - 1) / factorial(m)
-            for subset in combinations(others, size):
-                s = frozenset(subset)
-                total = total + weight * (outcome[s | {mod}] - outcome[s])
-        phi[mod] = np.asarray(total, dtype=np.float64)
-    return phi
-
-
-def contributions(phi: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Modality contribution ``Phi_i = |phi_i| / sum_j |phi_j|`` (BMMAL Eq. 12); an equal split
-    where every ``phi`` is zero, so the result is always defined."""
-    mods = list(phi)
-    a = np.abs(np.stack([phi[k] for k in mods]))  # [M, n]
-    total = a.sum(0)
-    safe = np.where(total > 0, total, 1.0)
-    share = np.where(total > 0, a / safe, 1.0 / len(mods))
-    return {k: share[i] for i, k in enumerate(mods)}
-
-
 def modality_contributions(model: Any, test: Pool) -> dict[str, float] | None:
     """Mean modality contribution on the test set, with ``V`` the fused head's probability of
     the true class (BMMAL Figs. 2-3; regression: the predicted value). None when the model
@@ -75,17 +44,16 @@ def modality_contributions(model: Any, test: Pool) -> dict[str, float] | None:
     keep = ~np.isnan(y)
     if not keep.any():
         return None
-    outcome: dict[frozenset, np.ndarray] = {}
-    for size in range(len(mods) + 1):
-        for present in combinations(mods, size):
-            out = np.asarray(model.predict_masked(test, absent=frozenset(mods) - set(present)), dtype=np.float64)
-            if test.task.is_classification:
-                v = out[np.arange(out.shape[0]), np.where(keep, y, 0).astype(np.int64)]
-            else:
-                v = out.reshape(out.shape[0], -1)[:, 0]
-            outcome[frozenset(present)] = v[keep]
-    share = contributions(shapley_values(outcome, mods))
-    return {k: float(v.mean()) for k, v in share.items()}
+    yk = np.where(keep, y, 0).astype(np.int64)
+    rows = np.arange(test.n)
+    if test.task.is_classification:
+        def outcome(p):
+            return p[rows, yk]
+    else:
+        def outcome(p):
+            return p.reshape(p.shape[0], -1)[:, 0]
+    share = contributions(shapley(subset_values(model, test, None, mods, outcome)[:, keep]))
+    return {m: float(share[:, j].mean()) for j, m in enumerate(mods)}
 
 
 SELECTION_KEYS = ("contributions", "contribution_selected")

@@ -29,51 +29,15 @@ Classification only (the outcome is a class probability).
 
 from __future__ import annotations
 
-from math import factorial
-
 import numpy as np
 
 import mmal
 from mmal.grads import RankOne
 from mmal.kernels import kmeanspp
 from mmal.model import EMBED, GRAD_EMBED, PREDICT_MASKED
+from mmal.shapley import contributions, shapley, subset_values
 
 FUSED = "M"
-
-
-def subset_values(model, pool, positions: np.ndarray, modalities: list[str]) -> np.ndarray:
-    """``V[S, i]``: fused probability of sample i's pseudo class with only the modalities in
-    bitmask ``S`` present (bit ``j`` = ``modalities[j]``); shape ``[2^M, n]``."""
-    every = frozenset(modalities)
-    full = np.asarray(model.predict_masked(pool, positions, absent=frozenset()), dtype=np.float64)
-    yhat, rows = full.argmax(1), np.arange(len(full))
-    values = np.empty((1 << len(modalities), len(full)))
-    for mask in range(len(values)):
-        present = {m for j, m in enumerate(modalities) if mask >> j & 1}
-        probs = full if present == every else np.asarray(model.predict_masked(pool, positions, absent=every - present))
-        values[mask] = probs[rows, yhat]
-    return values
-
-
-def shapley(values: np.ndarray) -> np.ndarray:
-    """Eq. 10 from ``values [2^M, n]`` (see :func:`subset_values`): ``phi [n, M]``."""
-    n_mod = int(np.log2(len(values)))
-    phi = np.zeros((values.shape[1], n_mod))
-    for j in range(n_mod):
-        for mask in range(len(values)):
-            if mask >> j & 1:
-                continue
-            s = bin(mask).count("1")
-            weight = factorial(s) * factorial(n_mod - s - 1) / factorial(n_mod)
-            phi[:, j] += weight * (values[mask | 1 << j] - values[mask])
-    return phi
-
-
-def contributions(phi: np.ndarray) -> np.ndarray:
-    """Eq. 12 ``Phi = |phi| / sum |phi|`` per sample; uniform ``1/M`` where every phi is 0."""
-    a = np.abs(phi)
-    total = a.sum(1, keepdims=True)
-    return np.divide(a, total, out=np.full_like(a, 1.0 / a.shape[1]), where=total > 0)
 
 
 def modality_weights(Phi: np.ndarray) -> np.ndarray:

@@ -1,46 +1,10 @@
 """Modality contribution (BMMAL Eqs. 10-12) and the split of metrics by head."""
 
-from itertools import permutations
-
 import numpy as np
 import pytest
 
-from mmal.bench.measure import contributions, modality_contributions, selection_contributions, shapley_values, split_metrics
+from mmal.bench.measure import modality_contributions, selection_contributions, split_metrics
 from mmal.pool import Pool, Task
-
-
-def random_outcome(mods, n, rng):
-    subsets = [frozenset(m for k, m in enumerate(mods) if mask >> k & 1) for mask in range(2 ** len(mods))]
-    return {s: rng.normal(size=n) for s in subsets}
-
-
-def test_two_modality_shapley_is_bmmal_eq_11():
-    rng = np.random.default_rng(0)
-    V = random_outcome(["x", "y"], 5, rng)
-    both, none, x, y = V[frozenset("xy")], V[frozenset()], V[frozenset("x")], V[frozenset("y")]
-    phi = shapley_values(V, ["x", "y"])
-    assert np.allclose(phi["x"], 0.5 * (both - y + x - none))
-    assert np.allclose(phi["y"], 0.5 * (both - x + y - none))
-
-
-def test_three_modality_shapley_is_the_mean_marginal_over_orderings():
-    rng = np.random.default_rng(1)
-    mods = ["t", "a", "v"]
-    V = random_outcome(mods, 4, rng)
-    phi = shapley_values(V, mods)
-    for m in mods:
-        total = np.zeros(4)
-        orders = list(permutations(mods))
-        for order in orders:
-            before = frozenset(order[: order.index(m)])
-            total += V[before | {m}] - V[before]
-        assert np.allclose(phi[m], total / len(orders))
-    assert np.allclose(sum(phi.values()), V[frozenset(mods)] - V[frozenset()])  # efficiency
-
-
-def test_contribution_is_the_share_of_absolute_shapley_values_and_defined_at_zero():
-    share = contributions({"a": np.array([1.0, 0.0, -3.0]), "b": np.array([-3.0, 0.0, 1.0])})
-    assert np.allclose(share["a"], [0.25, 0.5, 0.75]) and np.allclose(share["b"], [0.75, 0.5, 0.25])
 
 
 class AdditiveModel:
