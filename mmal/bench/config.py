@@ -49,14 +49,15 @@ FULL_DATA = "full-data"  # reserved strategy label of the full-training-set refe
 #: The embedded default of ``mmal bench`` with no arguments (the one place to change it).
 DEFAULT_CONFIG: dict[str, Any] = {
     "name": "default",
-    "description": "small synthetic benchmark: every strategy x 2 seeds x 3 rounds",
+    "description": "small synthetic benchmark: GRACE, CoreSet and Random on SIMSv2-style data, 2 seeds x 3 rounds",
     "seeds": [0, 1],
     "init": 20,
     "budget": 10,
     "rounds": 3,
     "full_data": False,
-    "datasets": [{"name": "toy", "size": "tiny"}],
-    "strategies": ["random"],
+    "datasets": [{"name": "simsv2-synthetic", "size": "tiny"}],
+    "strategies": ["grace", "coreset", "random"],
+    "report": {"metric": "mae"},
 }
 
 _INT = (int,)
