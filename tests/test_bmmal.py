@@ -15,7 +15,7 @@ from mmal.kernels import kmeanspp
 from mmal.testing import check_strategy
 
 from mmal_plugins.bmmal import Bmmal, contributions, modality_weights, scaled_gradient_blocks, shapley, subset_values
-from test_grace import TinyMultimodal, one_torch_thread, planted_pool  # noqa: F401  (the fixture is autouse)
+from test_grace import TinyMultimodal, planted_pool
 
 
 def concat_model(n_mod=2, seed=0, n=36):

@@ -13,15 +13,7 @@ def explicit_sums(x: np.ndarray) -> np.ndarray:
     return cdist(x, x).sum(1)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Small tiles run far faster on one thread (and the test machine is shared)."""
-    import torch
 
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture

@@ -20,15 +20,6 @@ from mmal.testing import check_strategy
 from mmal_plugins.grace import Grace, cosine_rows, curriculum_alpha, minmax
 
 MODS = ("text", "audio", "vision")
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Tiny models run far faster on one thread (and the test machine is shared)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 HEAD_OF = {"text": "T", "audio": "A", "vision": "V"}
 
 

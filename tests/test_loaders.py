@@ -11,14 +11,6 @@ from mmal.data.loaders import load_cherma_folder, load_folder, load_folder_pool,
 from mmal.errors import ConfigError
 
 
-@pytest.fixture(autouse=True)
-def _one_blas_thread():
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(1):
-        yield
-
-
 # ---------------------------------------------------------------------------------- MMSA
 def mmsa_split(rng, split, n, *, unimodal=True, scale=1.0):
     lt, la, lv = 7, 9, 5

@@ -14,12 +14,7 @@ from mmal.nn.training import train_batches
 KW = dict(feature_dim=6, hidden=5, epochs=2, device="cpu")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+
 
 
 @pytest.fixture(scope="module")

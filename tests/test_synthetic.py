@@ -10,14 +10,6 @@ from mmal.metrics import ACC3_EDGES, bin_labels
 
 
 @pytest.fixture(autouse=True)
-def _one_blas_thread():
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(1):  # the machine is shared: BLAS threads only thrash
-        yield
-
-
-@pytest.fixture(autouse=True)
 def _cache(tmp_path, monkeypatch):
     monkeypatch.setenv("MMAL_CACHE", str(tmp_path / "cache"))
 
