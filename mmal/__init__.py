@@ -23,6 +23,8 @@ from .plugins import Registry, datasets, hookimpl, hookspec, strategies, task_mo
 from .pool import Pool, Task
 from .rng import derive_rng, derive_seed
 from .strategy import Selection, Strategy
+from .testing import check_strategy
+from .bench import run_bench  # noqa: E402  (after the core it builds on)
 
 try:
     __version__ = _metadata.version("mmal")
@@ -32,6 +34,6 @@ except _metadata.PackageNotFoundError:  # running from a source tree without ins
 __all__ = [
     "CAPABILITIES", "CapabilityError", "ConfigError", "ContractError", "Dataset", "LoopState", "MMALError",
     "PluginError", "Pool", "PoolError", "RankOne", "Registry", "RoundRecord", "Selection", "SimulatedOracle",
-    "Strategy", "Task", "TaskModel", "UnknownNameError", "datasets", "derive_rng", "derive_seed", "hookimpl",
-    "hookspec", "run_loop", "strategies", "task_models", "__version__",
+    "Strategy", "Task", "TaskModel", "UnknownNameError", "check_strategy", "datasets", "derive_rng", "derive_seed",
+    "hookimpl", "hookspec", "run_bench", "run_loop", "strategies", "task_models", "__version__",
 ]
