@@ -229,8 +229,9 @@ class Registry:
             )
         entries = self.plugins.entries(self.kind)
         if name not in entries:
-            close = difflib.get_close_matches(name, list(entries), n=3, cutoff=0.5)
-            hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+            lower = {n.lower(): n for n in entries}
+            close = [lower[c] for c in difflib.get_close_matches(name.lower(), list(lower), n=3, cutoff=0.5)]
+            hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else "."
             broken = self.plugins.broken()
             extra = f" (broken plugins: {sorted(broken)})" if broken else ""
             raise UnknownNameError(f"unknown {self.kind} {name!r}{hint} Known: {sorted(entries)}{extra}")
