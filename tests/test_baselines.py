@@ -337,8 +337,6 @@ def test_conformance_kit(name, kw):
 def test_conformance_with_real_task_models(name):
     s = mmal.strategies.get(name)
     model = "mm-classifier" if set(s.tasks) == {"classification"} else "mtl"  # mtl serves both tasks
-    if model not in mmal.task_models:
-        pytest.skip(f"task model {model!r} is not registered (plugins/mmal_plugins/models.py)")
     kw = {"steps": 10} if name == "gcnal" else {}
     small = dict(feature_dim=6, hidden=5, epochs=2, device="cpu")  # the contract, not the model's quality
     check_strategy(lambda: mmal.strategies.get(name, **kw), model_factory=lambda: mmal.task_models.get(model, **small))

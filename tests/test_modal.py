@@ -202,8 +202,6 @@ def test_capability_strategy_sees_training_set_and_x_pool_only(patched):
 
 @pytest.mark.parametrize("k", [1, 3, 5])
 def test_active_learner_loop_registered_capability_strategy(patched, k):
-    if "coreset" not in mmal.strategies:
-        pytest.skip("strategy 'coreset' is not registered yet; FarthestFromLabeled covers capabilities meanwhile")
     ds = toy()
     pool = ds.train
     X_pool, init = mc.pool_X(pool), np.arange(10)
