@@ -92,6 +92,6 @@ class LinearModel:
 
 @mmal.hookimpl
 def register_task_models(register):
-    register("linear", LinearModel, summary="ridge / logistic regression on pooled features",
+    register("linear", LinearModel, summary="ridge / logistic regression on pooled features", tasks="regression,classification",
              capabilities="embed,predict_masked")
 
