@@ -100,7 +100,7 @@ def test_bad_inputs_name_the_problem(rng):
         distance_sums(np.ones((3, 2, 2)))
     with pytest.raises(TypeError, match="RankOne"):
         distance_sums([np.ones((3, 2))])
-    with pytest.raises(ValueError, match="same number of rows"):
+    with pytest.raises(ValueError, match="different numbers of rows"):
         distance_sums([RankOne(np.ones((3, 1)), np.ones((3, 2))), RankOne(np.ones((4, 1)), np.ones((4, 2)))])
     with pytest.raises(TypeError, match="Generator"):
         sampled_distance_sums(np.ones((3, 2)), 2, 0)

@@ -25,11 +25,11 @@ call; ``device=None`` picks CUDA when available, else the CPU.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
-from ..grads import RankOne
+from .embedding import Embedding
 
 Factored = Any  # RankOne | Sequence[RankOne] | ndarray [N, D]
 
@@ -120,32 +120,13 @@ def _prepare(x: Factored, tile: int | None, device: str | None, dtype: str):
     if dtype not in ("float64", "float32"):
         raise ValueError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    tdtype = getattr(torch, dtype)
-    blocks = [tuple(torch.as_tensor(np.asarray(f), device=dev).to(tdtype) for f in b) for b in _factor_blocks(x)]
-    n = blocks[0][0].shape[0]
-    for b in blocks:
-        for f in b:
-            if f.shape[0] != n:
-                raise ValueError(f"every block of x must have the same number of rows; got {f.shape[0]} and {n}")
-            if not bool(torch.isfinite(f).all()):
-                raise ValueError("x contains NaN or inf; distances need finite embeddings")
+    emb = Embedding(x, dev, what="x", dtype=dtype)
+    blocks = [(emb.x,)] if emb.x is not None else list(emb.factors)
+    if not all(bool(torch.isfinite(f).all()) for b in blocks for f in b):
+        raise ValueError("x contains NaN or inf; distances need finite embeddings")
     norms = sum(_prod([(f * f).sum(1) for f in b]) for b in blocks)
     tile = int(tile) if tile is not None else (4096 if dev.type == "cuda" else 512)
     return torch, _Factors(blocks, norms), tile
-
-
-def _factor_blocks(x: Factored) -> list[tuple[np.ndarray, ...]]:
-    """``[(factor, ...), ...]``: the inner product is the sum over blocks of the product over factors."""
-    if isinstance(x, RankOne):
-        return [(x.delta, x.h)]
-    if isinstance(x, np.ndarray) or hasattr(x, "__array__") and not isinstance(x, (list, tuple)):
-        arr = np.asarray(x)
-        if arr.ndim != 2:
-            raise ValueError(f"an explicit x must be a 2-D array [N, D], got shape {arr.shape}")
-        return [(arr,)]
-    if isinstance(x, Sequence) and len(x) > 0 and all(isinstance(b, RankOne) for b in x):
-        return [(b.delta, b.h) for b in x]
-    raise TypeError(f"x must be an array [N, D], a RankOne, or a non-empty sequence of RankOne blocks; got {type(x).__name__}")
 
 
 def _prod(values):

@@ -19,18 +19,19 @@ import numpy as np
 from ..grads import RankOne
 
 
-def _tensor(a, device):
+def _tensor(a, device, dtype="float32"):
     import torch
 
     if isinstance(a, torch.Tensor):
-        return a.to(device=device, dtype=torch.float32)
-    return torch.from_numpy(np.ascontiguousarray(np.asarray(a, dtype=np.float32))).to(device)
+        return a.to(device=device, dtype=getattr(torch, dtype))
+    return torch.from_numpy(np.ascontiguousarray(np.asarray(a, dtype=dtype))).to(device)
 
 
 class Embedding:
     """Rows of an explicit array, a :class:`RankOne`, or a sequence of RankOne blocks, on ``device``."""
 
-    def __init__(self, emb: np.ndarray | RankOne | Sequence[RankOne], device, *, what: str = "emb") -> None:
+    def __init__(self, emb: np.ndarray | RankOne | Sequence[RankOne], device, *, what: str = "emb",
+                 dtype: str = "float32") -> None:
         if isinstance(emb, RankOne):
             emb = [emb]
         if isinstance(emb, (list, tuple)):
@@ -39,13 +40,13 @@ class Embedding:
             sizes = {len(b) for b in emb}
             if len(sizes) != 1:
                 raise ValueError(f"{what}: the RankOne blocks have different numbers of rows {sorted(sizes)}; each block needs one row per sample")
-            self.factors = [(_tensor(b.delta, device), _tensor(b.h, device)) for b in emb]
+            self.factors = [(_tensor(b.delta, device, dtype), _tensor(b.h, device, dtype)) for b in emb]
             self.x = None
         else:
             arr = emb if hasattr(emb, "ndim") else np.asarray(emb)
             if arr.ndim != 2:
                 raise ValueError(f"{what} must be a 2-D array [N, D], got shape {tuple(arr.shape)}")
-            self.x = _tensor(arr, device)
+            self.x = _tensor(arr, device, dtype)
             self.factors = None
         self.n = int(self.x.shape[0] if self.x is not None else self.factors[0][0].shape[0])
         self.width = int(self.x.shape[1] if self.x is not None else sum(d.shape[1] + h.shape[1] for d, h in self.factors))
