@@ -222,6 +222,17 @@ def _unique_labels(entries: list[dict[str, Any]], path: str) -> None:
         seen.add(e["label"])
 
 
+def _named_table(item: Any, allowed: Mapping[str, Any], path: str, kind: str) -> dict[str, Any]:
+    """A dataset / strategy entry: a bare name or a table with a ``name`` and only known keys."""
+    item = {"name": item} if isinstance(item, str) else item
+    if not isinstance(item, dict):
+        raise ConfigError(f"config key {path!r} must be a {kind} name or a table, got {type(item).__name__}")
+    _check_keys(item, allowed, path)
+    if "name" not in item:
+        raise ConfigError(f"config key {path!r} needs a 'name' (a registered {kind}, see `mmal list`)")
+    return item
+
+
 def validate(raw: Mapping[str, Any], source: str = "config") -> dict[str, Any]:
     """Check every key and type; return the normalized config (defaults filled in)."""
     try:
@@ -256,12 +267,7 @@ def _validate(raw: Mapping[str, Any]) -> dict[str, Any]:
     cfg["datasets"] = []
     for i, d in enumerate(raw["datasets"]):
         path = f"datasets.{i}"
-        d = {"name": d} if isinstance(d, str) else d
-        if not isinstance(d, dict):
-            raise ConfigError(f"config key {path!r} must be a dataset name or a table, got {type(d).__name__}")
-        _check_keys(d, _DATASET, path)
-        if "name" not in d:
-            raise ConfigError(f"config key {path!r} needs a 'name' (a registered dataset, see `mmal list`)")
+        d = _named_table(d, _DATASET, path, "dataset")
         entry = {
             "name": d["name"], "label": d.get("label", d["name"]), "size": d.get("size", "tiny"),
             "data_seed": d.get("data_seed", 0), "args": dict(d.get("args", {})),
@@ -279,12 +285,7 @@ def _validate(raw: Mapping[str, Any]) -> dict[str, Any]:
     cfg["strategies"] = []
     for i, s in enumerate(raw["strategies"]):
         path = f"strategies.{i}"
-        s = {"name": s} if isinstance(s, str) else s
-        if not isinstance(s, dict):
-            raise ConfigError(f"config key {path!r} must be a strategy name or a table, got {type(s).__name__}")
-        _check_keys(s, _STRATEGY, path)
-        if "name" not in s:
-            raise ConfigError(f"config key {path!r} needs a 'name' (a registered strategy, see `mmal list`)")
+        s = _named_table(s, _STRATEGY, path, "strategy")
         entry = {"name": s["name"], "label": s.get("label", s["name"]), "args": dict(s.get("args", {}))}
         if entry["label"] == FULL_DATA:
             raise ConfigError(f"config key '{path}.label': {FULL_DATA!r} is reserved for the full-data reference; set full_data = true instead")
