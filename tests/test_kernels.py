@@ -1,5 +1,6 @@
 """Selection kernels against direct, slow implementations (explicit loops, explicit embeddings)."""
 
+import sys
 import warnings
 
 import numpy as np
@@ -109,11 +110,119 @@ def test_kmeanspp_factored_equals_slow_explicit(backend, seed):
     blocks = _blocks(seed)
     X = explicit(blocks)
     ref = slow_kmeanspp(X, 12, np.random.default_rng(seed + 10))
-    assert np.array_equal(kmeanspp(blocks, 12, np.random.default_rng(seed + 10), backend=backend), ref)
-    assert np.array_equal(kmeanspp(X, 12, np.random.default_rng(seed + 10), backend=backend), ref)
+    assert np.array_equal(kmeanspp(blocks, 12, np.random.default_rng(seed + 10), backend=backend, defer=False), ref)
+    assert np.array_equal(kmeanspp(X, 12, np.random.default_rng(seed + 10), backend=backend), ref)  # auto: not deferred
     one = blocks[0]
     ref1 = slow_kmeanspp(one.explicit(), 9, np.random.default_rng(seed))
-    assert np.array_equal(kmeanspp(one, 9, np.random.default_rng(seed), backend=backend), ref1)
+    assert np.array_equal(kmeanspp(one, 9, np.random.default_rng(seed), backend=backend, defer=False), ref1)
+
+
+def exact_sequence_probs(X, k, w=None):
+    """P(second, ..., k-th pick) of D^2 sampling from the largest-norm first point, by enumeration."""
+    X = np.asarray(X, dtype=np.float64)
+    w = np.ones(len(X)) if w is None else np.asarray(w, dtype=np.float64)
+    first = int(np.argmax((X**2).sum(1)))
+    out = {}
+
+    def walk(seq, p):
+        if len(seq) == k:
+            out[tuple(seq[1:])] = p
+            return
+        d2 = np.array([min(float(((x - X[c]) ** 2).sum()) for c in seq) for x in X])
+        d2[seq] = 0.0
+        mass = w * d2
+        for j in np.flatnonzero(mass > 0):
+            walk(seq + [int(j)], p * mass[j] / mass.sum())
+
+    walk([first], 1.0)
+    return out
+
+
+def stale_sequence_probs(X, k):
+    """What a sampler that proposes from the first D^2 and never rejects would give (a wrong k-means++)."""
+    X = np.asarray(X, dtype=np.float64)
+    first = int(np.argmax((X**2).sum(1)))
+    u = ((X - X[first]) ** 2).sum(1)
+    out = {}
+
+    def walk(seq, p):
+        if len(seq) == k:
+            out[tuple(seq[1:])] = p
+            return
+        mass = u.copy()
+        mass[seq] = 0.0
+        for j in np.flatnonzero(mass > 0):
+            walk(seq + [int(j)], p * mass[j] / mass.sum())
+
+    walk([first], 1.0)
+    return out
+
+
+# three tight pairs and a far, largest-norm point: a picked point nearly zeroes its twin's D^2
+PAIRS = np.array([[5, 0], [0, 1], [0, 1.05], [1, -1], [1.02, -1], [-1, 0], [-1, 0.03]], dtype=np.float32)
+
+
+def _chi2_p(counts: dict, probs: dict, runs: int) -> float:
+    from scipy.stats import chisquare
+
+    assert set(counts) <= set(probs), "a sequence with probability 0 was drawn"
+    common = [s for s in sorted(probs) if probs[s] * runs >= 5]  # rarer sequences pooled into one cell
+    observed = [counts.get(s, 0) for s in common]
+    expected = [probs[s] * runs for s in common]
+    if len(common) < len(probs):
+        observed.append(runs - sum(observed))
+        expected.append(runs * sum(probs[s] for s in probs if s not in common))
+    return chisquare(observed, expected, sum_check=False).pvalue
+
+
+@pytest.mark.parametrize("refresh", ["default", "never"])
+@pytest.mark.parametrize("form", ["explicit", "rank1"])
+def test_kmeanspp_deferred_rejection_sampling_has_the_exact_d2_distribution(form, refresh, monkeypatch):
+    """defer=True draws by rejection against a stale D^2: the same distribution as D^2 sampling."""
+    k = 4
+    if refresh == "never":  # rejections cost nothing: D^2 is never refreshed after the first center
+        kpp_mod = sys.modules["mmal.kernels.kmeanspp"]
+        monkeypatch.setattr(kpp_mod, "CHECK_COST", 0)
+        monkeypatch.setattr(kpp_mod, "GEMM_REUSE", 1e-9)
+        k = 3  # (at k=4 every twin left has a ~0 D^2 against a large stale one: thousands of rejections)
+    emb = PAIRS if form == "explicit" else RankOne(np.ones((7, 1), np.float32), PAIRS)
+    runs, counts = 1500, {}
+    for seed in range(runs):
+        seq = tuple(kmeanspp(emb, k, np.random.default_rng(seed), defer=True)[1:].tolist())
+        counts[seq] = counts.get(seq, 0) + 1
+    assert _chi2_p(counts, exact_sequence_probs(PAIRS, k), runs) > 1e-3
+    assert _chi2_p(counts, stale_sequence_probs(PAIRS, k), runs) < 1e-6  # the test can tell a wrong sampler
+
+
+def test_weighted_d2_seeding_deferred_has_the_exact_distribution():
+    import torch
+
+    from mmal.kernels.embedding import Embedding
+    from mmal.kernels.kmeanspp import d2_seeding
+
+    w = np.array([1.0, 3.0, 0.5, 1.0, 2.0, 0.0, 1.0])
+    e = Embedding(PAIRS, torch.device("cpu"))
+    sq, wt = e.sq_norms(), torch.as_tensor(w, dtype=torch.float64)
+    runs, counts = 2000, {}
+    for seed in range(runs):
+        seq = tuple(d2_seeding(e, sq, 0, 3, np.random.default_rng(seed), weights=wt, defer=True)[1:].tolist())
+        counts[seq] = counts.get(seq, 0) + 1
+    assert _chi2_p(counts, exact_sequence_probs(PAIRS, 3, w), runs) > 1e-3
+
+
+def test_kmeanspp_defer_auto_switches_on_size_and_rejects_bad_values():
+    from mmal.kernels.embedding import Embedding
+    from mmal.kernels.kmeanspp import DEFER_ABOVE, _check_defer
+
+    import torch
+
+    small = Embedding(np.zeros((10, 4), np.float32), torch.device("cpu"))
+    assert _check_defer("auto", small) is False
+    big = Embedding(RankOne(np.zeros((DEFER_ABOVE // 8 + 1, 4), np.float32), np.zeros((DEFER_ABOVE // 8 + 1, 4), np.float32)),
+                    torch.device("cpu"))
+    assert _check_defer("auto", big) is True
+    with pytest.raises(ValueError, match="defer"):
+        kmeanspp(np.ones((3, 2)), 2, np.random.default_rng(0), defer="yes")
 
 
 def test_kmeanspp_consumes_one_uniform_per_pick():
@@ -139,9 +248,20 @@ def test_kmeanspp_all_zero_d2_falls_back_to_uniform_with_warning():
     assert len(set(got.tolist())) == 6 and {2, 6} <= set(got.tolist())
 
 
-def test_kmeanspp_never_repicks_and_takes_all():
-    got = kmeanspp(_blocks(3, n=20), 20, np.random.default_rng(0))
+@pytest.mark.parametrize("defer", [False, True])
+def test_kmeanspp_never_repicks_and_takes_all(defer):
+    got = kmeanspp(_blocks(3, n=20), 20, np.random.default_rng(0), defer=defer)
     assert sorted(got.tolist()) == list(range(20))
+
+
+def test_kmeanspp_deferred_all_zero_d2_falls_back_to_uniform_with_warning():
+    x = np.zeros((8, 3), dtype=np.float32)
+    x[2] = 5.0
+    x[6] = -5.0
+    with pytest.warns(RuntimeWarning, match="D\\^2 = 0"):
+        got = kmeanspp(x, 8, np.random.default_rng(3), defer=True)
+    assert sorted(got.tolist()) == list(range(8)) and got[0] == 2
+    assert 6 in got[:3]  # D^2 > 0 only for 6 and, until one is picked, the zero rows
 
 
 def test_kmeanspp_bad_input_names_the_fix():

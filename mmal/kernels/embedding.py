@@ -93,3 +93,32 @@ class Embedding:
     def sq_dists(self, i: int, sq_norms):
         """``||e_j - e_i||^2`` for every row ``j``, clamped at 0 (float rounding)."""
         return (sq_norms + sq_norms[i] - 2.0 * self.dots(i)).clamp_min_(0.0)
+
+
+class Rows:
+    """A growing copy of a few rows of an :class:`Embedding` (k-means++'s pending centers),
+    contiguous so that distances from one row to all of them are one small GEMV per factor."""
+
+    def __init__(self, e: Embedding, sq_norms, capacity: int) -> None:
+        import torch
+
+        self.e, self.sq_norms, self.n = e, sq_norms, 0
+        parts = [e.x] if e.x is not None else [m for pair in e.factors for m in pair]
+        self.bufs = [torch.empty((capacity, m.shape[1]), dtype=m.dtype, device=e.device) for m in parts]
+        self.sources = parts
+        self.sq = torch.empty(capacity, dtype=sq_norms.dtype, device=e.device)
+
+    def append(self, j: int) -> None:
+        for buf, src in zip(self.bufs, self.sources):
+            buf[self.n] = src[j]
+        self.sq[self.n] = self.sq_norms[j]
+        self.n += 1
+
+    def clear(self) -> None:
+        self.n = 0
+
+    def sq_dists_from(self, i: int):
+        """``||e_i - r||^2`` for every held row ``r``, clamped at 0."""
+        m = [buf[: self.n] @ src[i] for buf, src in zip(self.bufs, self.sources)]
+        dots = m[0] if len(m) == 1 else sum(m[b] * m[b + 1] for b in range(0, len(m), 2))
+        return (self.sq[: self.n] + self.sq_norms[i] - 2.0 * dots).clamp_min_(0.0)

@@ -19,7 +19,7 @@ def weighted_kmeans(
     """Minimize ``sum_i w_i ||x_i - mu_{a(i)}||^2``: ``(centroids [k, D], assignment [N])``.
 
     Seeding is weighted k-means++ (first center drawn with probability ``w_i / sum w``, then
-    ``w_i D_i^2``; ``rng.random(k)`` is consumed), then Lloyd iterations until the assignment
+    ``w_i D_i^2``, as :func:`~mmal.kernels.kmeanspp.d2_seeding`), then Lloyd iterations until the assignment
     stops changing or ``iters`` is reached. A cluster that loses all its weight keeps its
     previous centroid. Assignments use the backend's exact 1-NN search.
     """
@@ -39,12 +39,11 @@ def weighted_kmeans(
         w = np.ones(n)
     if k == 0:
         return np.empty((0, x.shape[1]), np.float32), np.full(n, -1, dtype=np.int64)
-    u = rng.random(k)
     cw = np.cumsum(w)
-    first = min(int(np.searchsorted(cw, u[0] * cw[-1], side="right")), int(np.flatnonzero(w > 0)[-1]))
+    first = min(int(np.searchsorted(cw, rng.random() * cw[-1], side="right")), int(np.flatnonzero(w > 0)[-1]))
     e = Embedding(x, _device(backend), what="x")
     with few_threads_for_small(e.n * e.width):
-        seeds = d2_seeding(e, e.sq_norms(), first, u[1:], weights=torch.as_tensor(w, dtype=torch.float64, device=e.device))
+        seeds = d2_seeding(e, e.sq_norms(), first, k, rng, weights=torch.as_tensor(w, dtype=torch.float64, device=e.device))
     centroids = x[seeds].copy()
     x64 = x.astype(np.float64)
     assign = None
