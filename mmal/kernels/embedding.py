@@ -117,8 +117,9 @@ class Rows:
     def clear(self) -> None:
         self.n = 0
 
-    def sq_dists_from(self, i: int):
-        """``||e_i - r||^2`` for every held row ``r``, clamped at 0."""
-        m = [buf[: self.n] @ src[i] for buf, src in zip(self.bufs, self.sources)]
+    def sq_dists_from(self, idx, start: int = 0):
+        """``||e_i - r||^2`` for the held rows ``r`` from ``start`` on and every ``i`` in ``idx``: ``[rows, len(idx)]``."""
+        src_rows = [src[idx] for src in self.sources]
+        m = [buf[start : self.n] @ r.T for buf, r in zip(self.bufs, src_rows)]
         dots = m[0] if len(m) == 1 else sum(m[b] * m[b + 1] for b in range(0, len(m), 2))
-        return (self.sq[: self.n] + self.sq_norms[i] - 2.0 * dots).clamp_min_(0.0)
+        return (self.sq[start : self.n, None] + self.sq_norms[idx][None, :] - 2.0 * dots).clamp_min_(0.0)

@@ -11,11 +11,13 @@ drawn by exact rejection sampling instead: propose ``x`` with probability propor
 stale ``U(x) = D^2`` of the last refresh, compute the current ``D(x)^2`` for that one point
 against the centers picked since (the *pending* ones), and accept with probability
 ``D(x)^2 / U(x)`` (``D^2 <= U`` always). Accepted points follow the ``D^2`` distribution
-exactly; only the use of the random stream differs. ``U`` is refreshed against all pending
-centers in one blocked GEMM pass once the work wasted on rejections since the last refresh
-reaches the refresh's own cost (a ski-rental rule on a deterministic cost model, so picks
-depend only on the data and the seed). In high dimension a new center lowers few points'
-``D``: the acceptance rate stays high and refreshes are rare.
+exactly; only the use of the random stream differs. Proposals come in blocks (all drawn from
+the same ``U``, so in advance): one GEMM gives their distances to the pending centers, and
+they are accepted or rejected in order, each accepted one lowering the later ones' ``D^2``. ``U`` is refreshed against all pending centers in one blocked GEMM pass once the
+work wasted on rejections since the last refresh reaches the refresh's own cost (a
+ski-rental rule on a deterministic cost model, so picks depend only on the data and the
+seed). In high dimension a new center lowers few points' ``D``: the acceptance rate stays
+high and refreshes are rare.
 
 With ``defer=False`` ``D^2`` is refreshed after every pick and each pick uses one uniform
 (cumsum + searchsorted), so one rng stream gives the same picks as a direct implementation.
@@ -35,11 +37,14 @@ from .embedding import Embedding, Rows
 #: ``defer="auto"`` defers refreshes when one pass reads more than this many floats (~64 MB):
 #: below it a pass stays in cache and refreshing after every pick costs no more than a check.
 DEFER_ABOVE = 1 << 24
-#: Cost model of the refresh rule, in floats read: one rejection costs ``CHECK_COST + P * width``
-#: (per-call overhead + the pending rows), a refresh ``N * width * (1 + P / GEMM_REUSE)`` (one
-#: pass + the GEMM over ``P`` pending centers, ~1/5 of a pass per center on a CPU).
+#: Cost model of the refresh rule, in floats read: one rejection costs its share of a block of
+#: ``PROPOSALS`` checks, ``(CHECK_COST + P * width) / PROPOSALS`` (per-call overhead + one GEMM over
+#: the ``P`` pending rows); a refresh ``N * width * (1 + P / GEMM_REUSE)`` (one pass + the GEMM
+#: over the pending centers, ~1/5 of a pass per center on a CPU).
 CHECK_COST = 1 << 16
 GEMM_REUSE = 5
+#: Proposals drawn (and checked against the pending centers in one GEMM) per rejection block.
+PROPOSALS = 64
 
 
 def kmeanspp(
@@ -98,13 +103,11 @@ class _D2Sampler:
             if not self.uniform and self.should_refresh():
                 self.refresh()
             if self.uniform:
-                self.accept(self.draw(self.unpicked_cumsum()))
-                continue
-            j = self.draw(self.cum)
-            if not self.pending or self.accepts(j):
-                self.accept(j)
+                self.accept(int(self.draw(self.unpicked_cumsum(), 1)[0]))
+            elif not self.pending:
+                self.accept(int(self.draw(self.cum, 1)[0]))
             else:
-                self.wasted += CHECK_COST + len(self.pending) * self.e.width
+                self.rejection_block()
         return np.asarray(self.out, dtype=np.int64)
 
     def should_refresh(self) -> bool:
@@ -112,23 +115,36 @@ class _D2Sampler:
             return True
         return self.wasted >= self.e.n * self.e.width * (1.0 + len(self.pending) / GEMM_REUSE)
 
-    def draw(self, cum) -> int:
-        """Index of the first cumsum entry above ``u * total``: probability proportional to its mass."""
+    def draw(self, cum, m: int) -> np.ndarray:
+        """``m`` indices, each with probability proportional to its mass in ``cum`` (first entry above ``u * total``)."""
         import torch
 
         total = cum[-1]
-        j = int(torch.searchsorted(cum, (self.rng.random() * total).reshape(1), right=True))
-        if j >= self.e.n:  # u * total rounded up to total: the last point with mass
-            j = int(torch.count_nonzero(cum < total))
-        return j
+        u = torch.as_tensor(self.rng.random(m), dtype=torch.float64, device=cum.device) * total
+        j = torch.searchsorted(cum, u, right=True)
+        j[j >= self.e.n] = torch.count_nonzero(cum < total)  # u * total rounded up to total: the last point with mass
+        return j.cpu().numpy()
 
-    def accepts(self, j: int) -> bool:
-        """Rejection step for ``j`` proposed from ``U``: accept with probability ``D(j)^2 / U(j)``."""
-        if self.picked[j]:
-            return False
-        old = float(self.mind[j])
-        now = min(old, float(self.rows.sq_dists_from(j).min()))
-        return self.rng.random() * old < now
+    def rejection_block(self) -> None:
+        """``PROPOSALS`` draws from the stale ``U``, each accepted with probability ``D^2 / U``, in order.
+
+        One GEMM gives the proposals' distances to the pending centers; each accepted proposal
+        then lowers the later proposals' ``D^2`` (one small GEMV). Proposals left when ``k`` is
+        reached are dropped."""
+        js = self.draw(self.cum, PROPOSALS)
+        accept_u = self.rng.random(PROPOSALS)
+        stale = self.mind[js].double().cpu().numpy()
+        now = np.minimum(stale, self.rows.sq_dists_from(js).min(0).values.double().cpu().numpy())
+        for i, j in enumerate(js.tolist()):
+            if len(self.out) == self.k:
+                return
+            if self.picked[j] or not accept_u[i] * stale[i] < now[i]:
+                self.wasted += (CHECK_COST + len(self.pending) * self.e.width) / PROPOSALS
+                continue
+            self.accept(j)
+            if i + 1 < PROPOSALS:
+                later = self.rows.sq_dists_from(js[i + 1 :], start=self.rows.n - 1)[0]
+                now[i + 1 :] = np.minimum(now[i + 1 :], later.double().cpu().numpy())
 
     def accept(self, j: int) -> None:
         self.out.append(j)
