@@ -1,7 +1,7 @@
 """Selection-kernel benchmark: fast paths vs naive formulas, FAISS vs torch, one run, stated sizes.
 
     python benchmarks/bench_kernels.py              # ratios at moderate sizes (~1-3 min on 2 cores)
-    python benchmarks/bench_kernels.py --vggsound   # + BADGE at VGGSound scale (N=180k, C=309, d=2x512, k=1000)
+    python benchmarks/bench_kernels.py --vggsound   # + BADGE at VGGSound scale (N=180k, C=309, d=2x512, k=1000, 5000)
     python benchmarks/bench_kernels.py --quick      # tiny sizes, seconds (smoke test)
 
 Prints a table and writes benchmarks/results/kernels.json (atomically, after every case).
@@ -27,8 +27,10 @@ from mmal.kernels import available_backends, kcenter_greedy, kmeanspp, knn, near
 
 RESULTS = Path(__file__).parent / "results" / "kernels.json"
 SIZES = {
-    "quick": dict(kpp=(800, 16, 64, 20), kc=(800, 32, 80, 20), knn=(2000, 32, 10), km=(2000, 16, 20)),
-    "default": dict(kpp=(4000, 32, 256, 100), kc=(5000, 128, 500, 100), knn=(20000, 128, 10), km=(20000, 64, 100)),
+    "quick": dict(kpp=(800, 16, 64, 20), kpp_defer=(2000, 50, 64, 50), kc=(800, 32, 80, 20), knn=(2000, 32, 10),
+                  km=(2000, 16, 20)),
+    "default": dict(kpp=(4000, 32, 256, 100), kpp_defer=(20000, 309, 1024, 300), kc=(5000, 128, 500, 100),
+                    knn=(20000, 128, 10), km=(20000, 64, 100)),
 }
 
 
@@ -107,9 +109,9 @@ def kcenter_pairwise(x, k, labeled):
 # --------------------------------------------------------------------------------- cases
 def case_kmeanspp(n, c, d, k):
     emb = badge_embedding(n, c, d, np.random.default_rng(0))
-    fac, t_fac = timed(kmeanspp, emb, k, np.random.default_rng(1), backend="torch")
+    fac, t_fac = timed(kmeanspp, emb, k, np.random.default_rng(1), backend="torch", defer=False)
     x, t_build = timed(emb.explicit)
-    exp, t_exp = timed(kmeanspp, x, k, np.random.default_rng(1), backend="torch")
+    exp, t_exp = timed(kmeanspp, x, k, np.random.default_rng(1), backend="torch", defer=False)
     loop, t_loop = timed(kmeanspp_explicit_loop, x, k, np.random.default_rng(1))
     return dict(
         case="kmeans++ factored vs explicit", sizes=f"N={n} c={c} d={d} (explicit D={c * d}) k={k}",
@@ -159,16 +161,46 @@ def case_backends(kind, sizes):
     return rows
 
 
-def case_vggsound(n=180_000, c=309, d=512, k=1000):
-    """BADGE at VGGSound scale: the fused classifier over two 512-d modalities -> delta [N, 309] x h [N, 1024]."""
+def seeding_cost(emb, picks) -> float:
+    """k-means++'s potential ``sum_x D(x)^2`` of the picked centers (lower = better spread)."""
+    import torch
+
+    from mmal.kernels.embedding import Embedding
+
+    e = Embedding(emb, torch.device("cpu"))
+    return float(e.min_sq_dist_to(picks, e.sq_norms()).double().sum())
+
+
+def case_kmeanspp_deferred(n, c, d, k, seeds=3):
+    """Deferred refreshes + rejection sampling vs a refresh after every pick: time, and the same
+    seeding quality (mean potential over seeds; the two draw from the same distribution)."""
+    emb = badge_embedding(n, c, d, np.random.default_rng(7))
+    t_def, t_dir, cost_def, cost_dir = [], [], [], []
+    for seed in range(seeds):
+        p, t = timed(kmeanspp, emb, k, np.random.default_rng(seed), defer=True)
+        t_def.append(t), cost_def.append(seeding_cost(emb, p))
+        p, t = timed(kmeanspp, emb, k, np.random.default_rng(seed), defer=False)
+        t_dir.append(t), cost_dir.append(seeding_cost(emb, p))
+    return dict(case="kmeans++ deferred vs per-pick refresh", sizes=f"N={n} C={c} d={d} k={k}",
+                fast_s=float(np.mean(t_def)), naive_s=float(np.mean(t_dir)), ratio=float(np.mean(t_dir) / np.mean(t_def)),
+                detail=dict(seeds=seeds, potential_deferred=float(np.mean(cost_def)), potential_per_pick=float(np.mean(cost_dir)),
+                            potential_rel_diff=float(np.mean(cost_def) / np.mean(cost_dir) - 1.0)))
+
+
+def case_vggsound(k, n=180_000, c=309, d=512, prefix=30):
+    """BADGE at VGGSound scale: the fused classifier over two 512-d modalities -> delta [N, 309] x h [N, 1024].
+    The per-pick-refresh baseline is timed on its first ``prefix`` picks (each costs one full pass) and
+    scaled to ``k``."""
     rng = np.random.default_rng(5)
     emb, t_gen = timed(badge_embedding, n, c, 2 * d, rng)
     rss_inputs = peak_rss_mb()
-    picks, t = timed(kmeanspp, emb, k, np.random.default_rng(6))
+    picks, t = timed(kmeanspp, emb, k, np.random.default_rng(6), defer=True)
+    _, t_prefix = timed(kmeanspp, emb, prefix, np.random.default_rng(6), defer=False)
+    t_direct = t_prefix * (k - 1) / (prefix - 1)
     return dict(case="BADGE k-means++ at VGGSound scale", sizes=f"N={n} C={c} d=2x{d} k={k}", fast_s=t,
-                naive_s=None, ratio=None,
+                naive_s=t_direct, ratio=t_direct / t,
                 detail=dict(peak_rss_mb=peak_rss_mb(), rss_after_inputs_mb=rss_inputs, generate_inputs_s=t_gen,
-                            factored_mb=(emb.delta.nbytes + emb.h.nbytes) / 2**20,
+                            per_pick_refresh_timed_picks=prefix, factored_mb=(emb.delta.nbytes + emb.h.nbytes) / 2**20,
                             explicit_would_need_gb=n * c * 2 * d * 4 / 2**30, unique=len(set(picks.tolist())) == k,
                             backend=available_backends()[0]))
 
@@ -196,27 +228,28 @@ def show(r):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="tiny sizes")
-    ap.add_argument("--vggsound", action="store_true", help="also run BADGE at VGGSound scale (minutes, ~1.5 GB)")
-    ap.add_argument("--only-vggsound", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--vggsound", action="store_true", help="also run BADGE at VGGSound scale, k=1000 and 5000 (~1.5 GB)")
+    ap.add_argument("--only-vggsound", type=int, metavar="K", help=argparse.SUPPRESS)
     ap.add_argument("--repeat", type=int, default=3, help="best of R runs per timing (VGGSound: 1)")
     args = ap.parse_args()
     warm_up()
     if args.only_vggsound:  # child process: its own peak RSS
-        print(json.dumps(case_vggsound()))
+        print(json.dumps(case_vggsound(args.only_vggsound)))
         return
     global REPEAT
     REPEAT = max(1, args.repeat)
     s = SIZES["quick" if args.quick else "default"]
     print(f"{'case':<38} {'sizes':<42} {'fast s':>9} {'naive s':>9} {'ratio':>8}  detail")
-    jobs = [lambda: [case_kmeanspp(*s["kpp"])], lambda: [case_kcenter(*s["kc"])],
+    jobs = [lambda: [case_kmeanspp(*s["kpp"])], lambda: [case_kmeanspp_deferred(*s["kpp_defer"])],
+            lambda: [case_kcenter(*s["kc"])],
             lambda: case_backends("knn", s["knn"]), lambda: case_backends("kmeans", s["km"])]
     for job in jobs:
         rows = job()
         for r in rows:
             show(r)
         save(rows)
-    if args.vggsound:
-        out = subprocess.run([sys.executable, __file__, "--only-vggsound"], capture_output=True, text=True, check=True)
+    for k in (1000, 5000) if args.vggsound else ():
+        out = subprocess.run([sys.executable, __file__, "--only-vggsound", str(k)], capture_output=True, text=True, check=True)
         r = json.loads(out.stdout.strip().splitlines()[-1])
         show(r)
         save([r])

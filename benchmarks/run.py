@@ -1,7 +1,8 @@
 """The benchmark suite in one command: micro-benchmarks + whole query cycles, ONE table, one JSON.
 
     python benchmarks/run.py --quick                       # small pools, every strategy (minutes)
-    python benchmarks/run.py                               # SIMSv2 (2,722), CHERMA (17,230), Food101 (45,719)
+    python benchmarks/run.py                               # SIMSv2 (2,722), CHERMA (17,230), Food101 (45,719),
+                                                           # VGGSound (180,000; budgets 1,000 and 5,000)
     python benchmarks/run.py --sizes simsv2,cherma         # some scales only
     python benchmarks/run.py --sizes cherma=5000           # a family at another pool size
     python benchmarks/run.py --no-micro --strategies badge,coreset
@@ -12,7 +13,9 @@ processes and adds the rows of this run (fast seconds and the ratio against the 
 formula measured in the same run) to the table.
 
 Query cycles: for each scale, the synthetic generator's ``features`` view (one vector per
-modality; small models with their default hidden sizes, ``--epochs`` epochs), an initial
+modality; small models with their default hidden sizes, ``--epochs`` epochs; ``mtl``, GRACE's
+model, where it serves, and BMMAL's ``mm-classifier`` at VGGSound scale: 180k clips, audio +
+visual 512-d, 309 classes, budgets 1,000 and 5,000), an initial
 labeled set, one model fit per model kind (timed apart as ``train``), then each strategy's
 ``query`` for one round's budget (timed as ``query``). Peak memory of a query is the largest
 RSS seen during it (sampled every 5 ms) minus the RSS before it. ``ratio`` for a query is the
@@ -36,13 +39,14 @@ import numpy as np
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "results"
-# family: (generator name, train pool, initial labeled, budget per round)
+# family: (generator name, train pool, initial labeled, budgets per round, preferred task model)
 SCALES = {
-    "simsv2": ("make_simsv2", 2722, 100, 100),
-    "cherma": ("make_cherma", 17230, 1000, 1000),
-    "food101": ("make_food101", 45719, 1000, 1000),
+    "simsv2": ("make_simsv2", 2722, 100, (100,), "mtl"),
+    "cherma": ("make_cherma", 17230, 1000, (1000,), "mtl"),
+    "food101": ("make_food101", 45719, 1000, (1000,), "mtl"),
+    "vggsound": ("make_vggsound", 180_000, 1000, (1000, 5000), "mm-classifier"),  # BMMAL's model and sizes
 }
-QUICK = {"simsv2": 600, "cherma": 2000, "food101": 2000}
+QUICK = {"simsv2": 600, "cherma": 2000, "food101": 2000, "vggsound": 3000}
 STRATEGIES = ("random", "modal-entropy", "bald", "dbal", "coreset", "coregcn", "gcnal", "badge", "bmmal", "grace")
 PAPER_3090_S = {  # GRACE supplement G, Table 3: query seconds per AL cycle on an RTX 3090
     ("simsv2", "coreset"): 5.09, ("simsv2", "gcnal"): 16.04, ("simsv2", "dbal"): 5.01, ("simsv2", "grace"): 25.73,
@@ -76,12 +80,25 @@ def measured(fn):
     return out, seconds, max(peak[0], rss_mb()) - before
 
 
-def model_for(strategy, task: str) -> str:
-    """``mtl`` when it offers what the strategy needs (GRACE's model), else the first registered model that does."""
+def make_vggsound(size, seed: int = 0):
+    """VGGSound-scale data as BMMAL uses it (Sec. 4.1): audio + visual 512-d features, 309 classes;
+    the KineticsSound-style generator with VGGSound's sizes (180k train clips)."""
+    from dataclasses import replace
+
+    from mmal.data import synthetic
+
+    ks = synthetic.KINETICS_SOUND
+    spec = replace(ks, name="vggsound-synthetic", n_classes=309, latent_dim=32, sizes={"full": (180_000, 0, 15_000)},
+                   modalities={m: replace(ms, dim=512, seq_len=None, min_len=None) for m, ms in ks.modalities.items()})
+    return synthetic.generate(spec, size, seed, "features")
+
+
+def model_for(strategy, task: str, preferred: str) -> str:
+    """``preferred`` when it offers what the strategy needs, else the first registered model that does."""
     import mmal
     from mmal.testing import _meta_set
 
-    for name in ["mtl", *mmal.task_models.names()]:
+    for name in [preferred, *mmal.task_models.names()]:
         entry = mmal.task_models.entry(name)
         tasks = _meta_set(entry, "tasks")
         if set(strategy.requires) <= _meta_set(entry, "capabilities") and (not tasks or task in tasks):
@@ -93,23 +110,22 @@ def query_cycles(family: str, n_train: int, strategies: list[str], epochs: int, 
     import mmal
     from mmal.data import synthetic
 
-    gen, _, n_init, budget = SCALES[family]
-    ds = getattr(synthetic, gen)(n_train, seed=seed)
+    gen, _, n_init, budgets, preferred = SCALES[family]
+    ds = (make_vggsound if gen == "make_vggsound" else getattr(synthetic, gen))(n_train, seed=seed)
     pool = ds.train
     rng = np.random.default_rng(seed)
     n_init = min(n_init, pool.n // 10)
-    budget = min(budget, (pool.n - n_init) // 2)
     init = pool.ids[rng.choice(pool.n, n_init, replace=False)]
     pool.label(init, ds.oracle(init))
-    size = f"pool {pool.n} (unlabeled {pool.n - n_init}), budget {budget}"
-    rows, models = [], {}
-    for name in strategies:
+    rows, models, warmed = [], {}, set()
+    for name, budget in [(n, min(b, (pool.n - n_init) // 2)) for n in strategies for b in budgets]:
+        size = f"pool {pool.n} (unlabeled {pool.n - n_init}), budget {budget}"
         try:
             strat = mmal.strategies.get(name)
             if pool.task.kind not in strat.tasks:
                 print(f"[{family}] {name}: not for {pool.task.kind} tasks, skipped", flush=True)
                 continue
-            mname = model_for(strat, pool.task.kind) if strat.needs_model else None
+            mname = model_for(strat, pool.task.kind, preferred) if strat.needs_model else None
             if mname and mname not in models:
                 model, t_fit, m_fit = measured(lambda: mmal.task_models.get(mname, epochs=epochs).fit(pool, seed=seed))
                 models[mname] = model
@@ -117,7 +133,9 @@ def query_cycles(family: str, n_train: int, strategies: list[str], epochs: int, 
                                  seconds=t_fit, peak_mb=m_fit, ratio=None, backend="cpu"))
                 print_row(rows[-1])
             model = models.get(mname)
-            strat.query(model, pool, min(budget, 8), rng=np.random.default_rng(seed), round=1)  # warm-up (imports, JIT)
+            if name not in warmed:  # warm-up (imports, JIT), once per strategy
+                strat.query(model, pool, min(budget, 8), rng=np.random.default_rng(seed), round=1)
+                warmed.add(name)
             sel, t_q, m_q = measured(lambda: strat.query(model, pool, budget, rng=np.random.default_rng(seed), round=1))
             paper = PAPER_3090_S.get((family, name)) if n_train == SCALES[family][1] else None  # only at the paper's size
             rows.append(dict(kind="query", name=f"query {name} [{mname or '-'}]", family=family, size=size, seconds=t_q,
