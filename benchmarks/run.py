@@ -106,7 +106,8 @@ def model_for(strategy, task: str, preferred: str) -> str:
     raise LookupError(f"no task model offers {sorted(strategy.requires)}")
 
 
-def query_cycles(family: str, n_train: int, strategies: list[str], epochs: int, seed: int) -> list[dict]:
+def query_cycles(family: str, n_train: int, strategies: list[str], epochs: int, seed: int, on_row=None) -> list[dict]:
+    """One row per model fit and per (strategy, budget) query; ``on_row(rows)`` after each (default: print it)."""
     import mmal
     from mmal.data import synthetic
 
@@ -118,6 +119,7 @@ def query_cycles(family: str, n_train: int, strategies: list[str], epochs: int, 
     init = pool.ids[rng.choice(pool.n, n_init, replace=False)]
     pool.label(init, ds.oracle(init))
     rows, models, warmed = [], {}, set()
+    on_row = on_row or (lambda rows: print_row(rows[-1]))
     for name, budget in [(n, min(b, (pool.n - n_init) // 2)) for n in strategies for b in budgets]:
         size = f"pool {pool.n} (unlabeled {pool.n - n_init}), budget {budget}"
         try:
@@ -131,7 +133,7 @@ def query_cycles(family: str, n_train: int, strategies: list[str], epochs: int, 
                 models[mname] = model
                 rows.append(dict(kind="train", name=f"train {mname} ({epochs} epochs)", family=family, size=size,
                                  seconds=t_fit, peak_mb=m_fit, ratio=None, backend="cpu"))
-                print_row(rows[-1])
+                on_row(rows)
             model = models.get(mname)
             if name not in warmed:  # warm-up (imports, JIT), once per strategy
                 strat.query(model, pool, min(budget, 8), rng=np.random.default_rng(seed), round=1)
@@ -144,7 +146,7 @@ def query_cycles(family: str, n_train: int, strategies: list[str], epochs: int, 
         except Exception as exc:  # noqa: BLE001 - one failing strategy must not hide the others' numbers
             rows.append(dict(kind="query", name=f"query {name}", family=family, size=size, seconds=None, peak_mb=None,
                              ratio=None, backend="-", error=f"{type(exc).__name__}: {exc}"))
-        print_row(rows[-1])
+        on_row(rows)
     return rows
 
 
@@ -227,26 +229,33 @@ def main() -> None:
                 loadavg_start=os.getloadavg(), quick=args.quick, argv=sys.argv[1:])
     print(f"mmal suite: {meta['platform']}, {meta['cpus']} CPUs, torch {meta['torch']}, backends {meta['backends']}, "
           f"GPU {meta['cuda']}, load {meta['loadavg_start'][0]:.1f}", flush=True)
+    out = Path(args.out)
+
+    def save(rows):  # after every row: an interrupted run keeps what it measured
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(dict(meta=dict(meta, loadavg_now=os.getloadavg()), rows=rows), indent=1, default=str))
+        os.replace(tmp, out)
+
     rows = []
     if not args.no_micro:
         rows += micro(args.quick)
+        save(rows)
     header()
     for spec in [s for s in args.sizes.split(",") if s]:
         fam, _, n = spec.partition("=")
         if fam not in SCALES:
             raise SystemExit(f"--sizes: unknown family {fam!r}; use one of {sorted(SCALES)} (optionally family=N)")
         n_train = int(n) if n else (QUICK[fam] if args.quick else SCALES[fam][1])
-        rows += query_cycles(fam, n_train, [s for s in args.strategies.split(",") if s], args.epochs, args.seed)
+        done = list(rows)
+        rows += query_cycles(fam, n_train, [s for s in args.strategies.split(",") if s], args.epochs, args.seed,
+                             on_row=lambda fam_rows: (print_row(fam_rows[-1]), save(done + fam_rows)))
     meta["loadavg_end"] = os.getloadavg()
     print("\n=== summary ===")
     header()
     for r in rows:
         print_row(r)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(dict(meta=meta, rows=rows), indent=1, default=str))
-    os.replace(tmp, out)
+    save(rows)
     print(f"wrote {out}")
 
 

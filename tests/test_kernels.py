@@ -175,16 +175,17 @@ def _chi2_p(counts: dict, probs: dict, runs: int) -> float:
     return chisquare(observed, expected, sum_check=False).pvalue
 
 
-@pytest.mark.parametrize("refresh", ["default", "never"])
+@pytest.mark.parametrize("refresh", ["after-each-block", "never"])
 @pytest.mark.parametrize("form", ["explicit", "rank1"])
 def test_kmeanspp_deferred_rejection_sampling_has_the_exact_d2_distribution(form, refresh, monkeypatch):
     """defer=True draws by rejection against a stale D^2: the same distribution as D^2 sampling."""
+    kpp_mod = sys.modules["mmal.kernels.kmeanspp"]
     k = 4
-    if refresh == "never":  # rejections cost nothing: D^2 is never refreshed after the first center
-        kpp_mod = sys.modules["mmal.kernels.kmeanspp"]
-        monkeypatch.setattr(kpp_mod, "CHECK_COST", 0)
-        monkeypatch.setattr(kpp_mod, "GEMM_REUSE", 1e-9)
+    if refresh == "never":  # D^2 is never refreshed after the first center: every pick is a rejection step
+        monkeypatch.setattr(kpp_mod, "MIN_BLOCKS", 10**9)
         k = 3  # (at k=4 every twin left has a ~0 D^2 against a large stale one: thousands of rejections)
+    else:  # (at this size a block costs far more than a refresh: refreshed after every block)
+        monkeypatch.setattr(kpp_mod, "MIN_BLOCKS", 1)
     emb = PAIRS if form == "explicit" else RankOne(np.ones((7, 1), np.float32), PAIRS)
     runs, counts = 1500, {}
     for seed in range(runs):

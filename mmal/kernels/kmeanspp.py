@@ -13,11 +13,12 @@ against the centers picked since (the *pending* ones), and accept with probabili
 ``D(x)^2 / U(x)`` (``D^2 <= U`` always). Accepted points follow the ``D^2`` distribution
 exactly; only the use of the random stream differs. Proposals come in blocks (all drawn from
 the same ``U``, so in advance): one GEMM gives their distances to the pending centers, and
-they are accepted or rejected in order, each accepted one lowering the later ones' ``D^2``. ``U`` is refreshed against all pending centers in one blocked GEMM pass once the
-work wasted on rejections since the last refresh reaches the refresh's own cost (a
-ski-rental rule on a deterministic cost model, so picks depend only on the data and the
-seed). In high dimension a new center lowers few points' ``D``: the acceptance rate stays
-high and refreshes are rare.
+they are accepted or rejected in order, each accepted one lowering the later ones' ``D^2``.
+``U`` is refreshed against all pending centers (one blocked GEMM pass) when, by a
+deterministic cost model, the blocks the remaining picks would need at the acceptance rate
+seen since the last refresh cost more than the refresh (so picks depend only on the data and
+the seed). Typically ``U`` is refreshed a few times early, while one center changes ``D`` a
+lot, and then rarely: in high dimension a new center lowers few points' ``D``.
 
 With ``defer=False`` ``D^2`` is refreshed after every pick and each pick uses one uniform
 (cumsum + searchsorted), so one rng stream gives the same picks as a direct implementation.
@@ -37,12 +38,15 @@ from .embedding import Embedding, Rows
 #: ``defer="auto"`` defers refreshes when one pass reads more than this many floats (~64 MB):
 #: below it a pass stays in cache and refreshing after every pick costs no more than a check.
 DEFER_ABOVE = 1 << 24
-#: Cost model of the refresh rule, in floats read: one rejection costs its share of a block of
-#: ``PROPOSALS`` checks, ``(CHECK_COST + P * width) / PROPOSALS`` (per-call overhead + one GEMM over
-#: the ``P`` pending rows); a refresh ``N * width * (1 + P / GEMM_REUSE)`` (one pass + the GEMM
-#: over the pending centers, ~1/5 of a pass per center on a CPU).
-CHECK_COST = 1 << 16
-GEMM_REUSE = 5
+#: Cost model of the refresh rule, in floats read (a multiply-add counts ``1 / GEMM_REUSE``: on a
+#: CPU a GEMM does ~15 in the time a pass reads one float): a refresh costs
+#: ``N * width * (1 + P / GEMM_REUSE)`` (one pass + the GEMM over the ``P`` pending centers), a
+#: block of proposals ``CHECK_COST + P * width * (1 + PROPOSALS / GEMM_REUSE)`` (per-block
+#: overhead, ~1.5 ms on a CPU, + reading the pending rows + the GEMM against them).
+CHECK_COST = 1 << 22
+GEMM_REUSE = 15
+#: Blocks of proposals drawn since the last refresh before the acceptance rate is trusted.
+MIN_BLOCKS = 4
 #: Proposals drawn (and checked against the pending centers in one GEMM) per rejection block.
 PROPOSALS = 64
 
@@ -95,7 +99,7 @@ class _D2Sampler:
         self.pending = [first]
         self.rows = Rows(e, sq, capacity=k if defer else 0)  # the pending centers' rows (rejection steps)
         self.cum = None  # weighted cumsum of U, built by the first refresh
-        self.wasted = 0.0
+        self.blocks = self.accepted = 0  # rejection blocks run and picks they accepted since the refresh
         self.uniform = False  # every unpicked point has D^2 = 0: draw uniformly
 
     def run(self) -> np.ndarray:
@@ -107,13 +111,22 @@ class _D2Sampler:
             elif not self.pending:
                 self.accept(int(self.draw(self.cum, 1)[0]))
             else:
-                self.rejection_block()
+                with few_threads_for_small(len(self.pending) * self.e.width * PROPOSALS):
+                    self.rejection_block()  # small ops: extra threads only add synchronization
         return np.asarray(self.out, dtype=np.int64)
 
     def should_refresh(self) -> bool:
         if self.cum is None or (self.pending and not self.defer):
             return True
-        return self.wasted >= self.e.n * self.e.width * (1.0 + len(self.pending) / GEMM_REUSE)
+        if not self.pending or self.blocks < MIN_BLOCKS:
+            return False
+        blocks_per_pick = self.blocks / max(1, self.accepted)
+        saved = (self.k - len(self.out)) * (blocks_per_pick - 1.0 / PROPOSALS) * self.block_cost()
+        return saved > self.e.n * self.e.width * (1.0 + len(self.pending) / GEMM_REUSE)
+
+    def block_cost(self) -> float:
+        """Cost of one rejection block: overhead + reading the pending rows + the GEMM against them."""
+        return CHECK_COST + len(self.pending) * self.e.width * (1.0 + PROPOSALS / GEMM_REUSE)
 
     def draw(self, cum, m: int) -> np.ndarray:
         """``m`` indices, each with probability proportional to its mass in ``cum`` (first entry above ``u * total``)."""
@@ -131,6 +144,7 @@ class _D2Sampler:
         One GEMM gives the proposals' distances to the pending centers; each accepted proposal
         then lowers the later proposals' ``D^2`` (one small GEMV). Proposals left when ``k`` is
         reached are dropped."""
+        self.blocks += 1
         js = self.draw(self.cum, PROPOSALS)
         accept_u = self.rng.random(PROPOSALS)
         stale = self.mind[js].double().cpu().numpy()
@@ -139,9 +153,9 @@ class _D2Sampler:
             if len(self.out) == self.k:
                 return
             if self.picked[j] or not accept_u[i] * stale[i] < now[i]:
-                self.wasted += (CHECK_COST + len(self.pending) * self.e.width) / PROPOSALS
                 continue
             self.accept(j)
+            self.accepted += 1
             if i + 1 < PROPOSALS:
                 later = self.rows.sq_dists_from(js[i + 1 :], start=self.rows.n - 1)[0]
                 now[i + 1 :] = np.minimum(now[i + 1 :], later.double().cpu().numpy())
@@ -159,7 +173,7 @@ class _D2Sampler:
 
         self.mind = torch.minimum(self.mind, self.e.min_sq_dist_to(self.pending, self.sq))
         self.mind[torch.as_tensor(self.pending, device=self.e.device)] = 0.0
-        self.pending, self.wasted = [], 0.0
+        self.pending, self.blocks, self.accepted = [], 0, 0
         self.rows.clear()
         w = self.mind.double() if self.weights is None else self.mind.double() * self.weights
         self.cum = torch.cumsum(w, 0)
