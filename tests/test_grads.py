@@ -4,6 +4,8 @@ The reference is a direct per-sample loop: each sample is forwarded ALONE, its l
 hand, and ``torch.autograd.grad`` taken w.r.t. the layer's weight (and bias).
 """
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -207,6 +209,23 @@ def test_grad_embed_many_equals_single_and_batching(fitted):
         model.infer_batch_size = bs
     for p in pairs:
         np.testing.assert_allclose(small[p].delta, many[p].delta, rtol=1e-5, atol=1e-7)
+
+
+def test_factored_with_length_groups_equals_per_sample_autograd(fitted):
+    """Large inference batches run the LSTM encoders in groups of similar length: still exact."""
+    model, pool = fitted["mtl-cls"]
+    model = copy.deepcopy(model)
+    grouped = [enc for enc in model.net_.encoders if hasattr(enc, "length_group")]
+    assert len(grouped) == 2  # audio, vision
+    for enc in grouped:
+        enc.length_group = 3  # 40 samples -> 13 groups
+    model.infer_batch_size = pool.n
+    pos = np.arange(pool.n)
+    pairs = [("A", "enc:audio"), ("M", "enc:audio"), ("V", "enc:vision"), ("M", "enc:vision"), ("M", "head:M")]
+    slow = _per_sample_loop(model, pool, pos, pairs, None, False)
+    fast = model.grad_embed_many(pool, pos, pairs=pairs)
+    for p in pairs:
+        _assert_close(fast[p].explicit(), slow[p])
 
 
 def test_grad_embed_errors(fitted):

@@ -285,6 +285,70 @@ def test_bilstm_equals_packed_torch_lstm():
     torch.testing.assert_close(again, want, rtol=1e-5, atol=1e-6)
 
 
+def _reverse_each(x, lengths):
+    out = x.clone()
+    for i, n in enumerate(lengths.tolist()):
+        out[i, :n] = x[i, :n].flip(0)
+    return out
+
+
+def test_lstm_encoder_length_groups_change_no_sample():
+    """A large batch runs in groups of similar length (by_length): each sample's feature and the
+    training gradients are those of the whole batch at once and of the sample alone."""
+    from mmal.nn.encoders import LSTMEncoder, reverse_valid
+
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        enc = LSTMEncoder(3, 4, 5, dropout=0.0, layers=2, length_group=4)
+        x = torch.randn(19, 8, 3)
+        lengths = torch.randint(1, 9, (19,))
+    torch.testing.assert_close(reverse_valid(x, lengths), _reverse_each(x, lengths), rtol=0, atol=0)
+
+    def run(group):
+        enc.length_group = group
+        enc.zero_grad()
+        out = enc(x, lengths)
+        out.square().sum().backward()
+        return out.detach(), [p.grad.clone() for p in enc.parameters()]
+
+    grouped, g_grads = run(4)  # 4 groups
+    whole, w_grads = run(100)
+    alone = torch.cat([enc(x[i : i + 1, :n], lengths[i : i + 1]) for i, n in enumerate(lengths.tolist())]).detach()
+    torch.testing.assert_close(grouped, whole, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(grouped, alone, rtol=1e-5, atol=1e-6)
+    for a, b in zip(g_grads, w_grads):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_bilstm_runs_as_inference_when_nothing_needs_a_gradient():
+    """In grad mode the BiLSTM records a graph only when its input or a parameter needs one (a frozen
+    encoder under grad_only_at runs oneDNN's inference kernel); gradients still reach x."""
+    from mmal.nn.encoders import BiLSTM
+
+    rnn = BiLSTM(3, 4, layers=2, dropout=0.0).eval()
+    seen = []
+    rnn.fwd[0].register_forward_pre_hook(lambda *_: seen.append(torch.is_grad_enabled()))
+    x, lengths = torch.randn(5, 6, 3), torch.tensor([6, 1, 3, 6, 2])
+    assert rnn(x, lengths).requires_grad and seen == [True]  # training: parameters need gradients
+    for p in rnn.parameters():
+        p.requires_grad_(False)
+    assert not rnn(x, lengths).requires_grad and seen[-1] is False
+    xg = x.clone().requires_grad_(True)
+    out = rnn(xg, lengths)
+    assert seen[-1] is True
+    (grad,) = torch.autograd.grad(out.sum(), xg)
+    assert grad.abs().sum() > 0
+
+
+def test_pooled_text_is_the_mean_over_valid_tokens():
+    from mmal.nn.encoders import PooledSequenceEncoder
+
+    enc = PooledSequenceEncoder(4, 5, 3, dropout=0.0).eval()
+    x, lengths = torch.randn(6, 7, 4), torch.tensor([7, 1, 3, 5, 2, 7])
+    want = enc.mlp(torch.stack([x[i, :n].mean(0) for i, n in enumerate(lengths.tolist())]))
+    torch.testing.assert_close(enc(x, lengths), want, rtol=1e-5, atol=1e-6)
+
+
 def test_token_id_modality():
     """Integer ids [N, L] (0 = padding) get an embedding encoder; unseen ids share the unknown row."""
     base = vector_pool(30, kind="classification", n_classes=2, n_labeled=30, seed=11, dims=(4,))

@@ -4,7 +4,8 @@ modality feature ``f_k`` (GRACE Sec. 3.2; the layer ``"enc:<modality>"`` and GRA
 * ``mlp`` - a feature vector ``[B, D]``: standardize -> Linear -> ReLU -> Dropout -> Linear.
 * ``lstm`` - a padded sequence ``[B, L, D]`` with valid lengths (GRACE's audio / vision
   network): standardize -> Linear -> stacked bidirectional LSTM over the valid steps only
-  -> the last layer's final forward and backward states -> Dropout -> Linear.
+  -> the last layer's final forward and backward states -> Dropout -> Linear. A large batch
+  runs in groups of similar length (:func:`by_length`), so padding costs little.
 * ``pooled`` - a sequence of BERT token features ``[B, L, 768]`` (GRACE's text network is a
   fine-tuned BERT; on pre-extracted features we use a cheap stand-in): the mean over the valid
   tokens (or the first, ``[CLS]``, token) -> the ``mlp`` encoder.
@@ -33,7 +34,7 @@ class Standardize(nn.Module):
         self.register_buffer("std", torch.as_tensor(std, dtype=torch.float32))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (x - self.mean) / self.std
+        return torch.sub(x, self.mean).div_(self.std)  # (x - mean) / std with one temporary
 
 
 class MLPEncoder(nn.Module):
@@ -68,7 +69,7 @@ class PooledSequenceEncoder(nn.Module):
         else:
             lens = lengths.to(x.device)
             mask = (torch.arange(x.shape[1], device=x.device)[None, :] < lens[:, None]).to(x.dtype)
-            pooled = (x * mask[:, :, None]).sum(1) / lens[:, None].to(x.dtype)
+            pooled = torch.bmm(mask[:, None, :], x)[:, 0] / lens[:, None].to(x.dtype)  # no masked copy of x
         return self.mlp(pooled)
 
 
@@ -91,10 +92,23 @@ class TokenEncoder(nn.Module):
 
 def reverse_valid(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     """Reverse each sequence of ``x [B, L, D]`` within its valid length (padding stays at the end)."""
-    steps = torch.arange(x.shape[1], device=x.device)[None, :]
+    B, L, D = x.shape
+    steps = torch.arange(L, device=x.device)[None, :]
     lens = lengths.to(x.device)[:, None]
-    idx = torch.where(steps < lens, lens - 1 - steps, steps)
-    return x.gather(1, idx[:, :, None].expand(-1, -1, x.shape[2]))
+    idx = torch.where(steps < lens, lens - 1 - steps, steps) + L * torch.arange(B, device=x.device)[:, None]
+    return x.reshape(B * L, D).index_select(0, idx.flatten()).view(B, L, D)  # whole rows: far faster than gather
+
+
+def by_length(fn, x: torch.Tensor, lengths: torch.Tensor, group: int) -> torch.Tensor:
+    """``fn(x, lengths) -> [B, ...]`` run on groups of about ``group`` samples of similar valid length,
+    each trimmed to its longest sequence, the rows put back in input order. A large batch of mixed
+    lengths otherwise spends about half its steps on padding; each sample's result is the same."""
+    n = x.shape[0] // max(int(group), 1)
+    if n <= 1:
+        return fn(x, lengths)
+    order = torch.argsort(lengths, stable=True)
+    parts = [fn(x[idx, : int(lengths[idx].max())], lengths[idx]) for idx in order.tensor_split(n)]
+    return torch.cat(parts).index_select(0, torch.argsort(order))
 
 
 class BiLSTM(nn.Module):
@@ -114,6 +128,13 @@ class BiLSTM(nn.Module):
         self.drop = nn.Dropout(dropout)  # between layers, as nn.LSTM(dropout=...)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        # Nothing to differentiate (inference, or G.grad_only_at on later layers): run as inference,
+        # since in grad mode oneDNN's LSTM takes its slower training kernel even then.
+        record = torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in self.parameters()))
+        with torch.set_grad_enabled(record):
+            return self._states(x, lengths)
+
+    def _states(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         last = (lengths.to(x.device) - 1)[:, None, None]
         for i, (f, b) in enumerate(zip(self.fwd, self.bwd)):
             if i:
@@ -128,12 +149,17 @@ class BiLSTM(nn.Module):
 
 
 class LSTMEncoder(nn.Module):
-    """``[B, L, D]`` + lengths -> Linear -> stacked BiLSTM (valid steps) -> final states -> Dropout -> Linear."""
+    """``[B, L, D]`` + lengths -> Linear -> stacked BiLSTM (valid steps) -> final states -> Dropout -> Linear.
 
-    def __init__(self, in_dim: int, hidden: int, out_dim: int, dropout: float, mean=None, std=None, layers: int = 2) -> None:
+    A batch of at least ``2 * length_group`` samples runs the steps before the final Linear in
+    groups of similar length (:func:`by_length`)."""
+
+    def __init__(self, in_dim: int, hidden: int, out_dim: int, dropout: float, mean=None, std=None, layers: int = 2,
+                 length_group: int = 64) -> None:
         super().__init__()
         if layers < 1:
             raise ValueError(f"lstm_layers must be >= 1, got {layers}")
+        self.length_group = int(length_group)
         self.norm = Standardize(mean if mean is not None else np.zeros(in_dim), std if std is not None else np.ones(in_dim))
         self.proj = nn.Linear(in_dim, hidden)
         self.rnn = BiLSTM(hidden, hidden, layers, dropout)
@@ -143,7 +169,11 @@ class LSTMEncoder(nn.Module):
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         if lengths is None:
             lengths = torch.full((x.shape[0],), x.shape[1], dtype=torch.int64)
-        return self.out(self.drop(self.rnn(self.proj(self.norm(x)), lengths)))
+        states = by_length(self._final_states, x, lengths.to(x.device), self.length_group)
+        return self.out(self.drop(states))
+
+    def _final_states(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        return self.rnn(self.proj(self.norm(x)), lengths)
 
 
 def default_encoder_kind(name: str, kind: str) -> str:

@@ -109,7 +109,7 @@ def load_batch(pool: Pool, specs: Mapping[str, ModalitySpec], positions: np.ndar
             out[name] = (torch.from_numpy(np.asarray(arr[positions], dtype=np.int64)).to(device), None)
         elif spec.kind == "sequence":
             lens = valid_lengths(pool, name, positions)
-            x = np.asarray(arr[positions][:, : int(lens.max())], dtype=np.float32)
+            x = np.asarray(arr[positions, : int(lens.max())], dtype=np.float32)  # copies the trimmed steps only
             out[name] = (torch.from_numpy(x).to(device), torch.from_numpy(np.asarray(lens, dtype=np.int64)))
         else:
             x = np.asarray(arr[positions], dtype=np.float32).reshape(len(positions), -1)
