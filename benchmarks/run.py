@@ -39,12 +39,38 @@ import numpy as np
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "results"
-# family: (generator name, train pool, initial labeled, budgets per round, preferred task model)
+
+
+def synthetic_family(name: str):
+    """The generator ``mmal.data.synthetic.<name>`` as ``(n_train, seed) -> Dataset``."""
+
+    def make(size, seed: int = 0):
+        from mmal.data import synthetic
+
+        return getattr(synthetic, name)(size, seed=seed)
+
+    return make
+
+
+def make_vggsound(size, seed: int = 0):
+    """VGGSound-scale data as BMMAL uses it (Sec. 4.1): audio + visual 512-d features, 309 classes;
+    the KineticsSound-style generator with VGGSound's sizes (180k train clips)."""
+    from dataclasses import replace
+
+    from mmal.data import synthetic
+
+    ks = synthetic.KINETICS_SOUND
+    spec = replace(ks, name="vggsound-synthetic", n_classes=309, latent_dim=32, sizes={"full": (180_000, 0, 15_000)},
+                   modalities={m: replace(ms, dim=512, seq_len=None, min_len=None) for m, ms in ks.modalities.items()})
+    return synthetic.generate(spec, size, seed, "features")
+
+
+# family: (generator, train pool, initial labeled, budgets per round, preferred task model)
 SCALES = {
-    "simsv2": ("make_simsv2", 2722, 100, (100,), "mtl"),
-    "cherma": ("make_cherma", 17230, 1000, (1000,), "mtl"),
-    "food101": ("make_food101", 45719, 1000, (1000,), "mtl"),
-    "vggsound": ("make_vggsound", 180_000, 1000, (1000, 5000), "mm-classifier"),  # BMMAL's model and sizes
+    "simsv2": (synthetic_family("make_simsv2"), 2722, 100, (100,), "mtl"),
+    "cherma": (synthetic_family("make_cherma"), 17230, 1000, (1000,), "mtl"),
+    "food101": (synthetic_family("make_food101"), 45719, 1000, (1000,), "mtl"),
+    "vggsound": (make_vggsound, 180_000, 1000, (1000, 5000), "mm-classifier"),  # BMMAL's model and sizes
 }
 QUICK = {"simsv2": 600, "cherma": 2000, "food101": 2000, "vggsound": 3000}
 STRATEGIES = ("random", "modal-entropy", "bald", "dbal", "coreset", "coregcn", "gcnal", "badge", "bmmal", "grace")
@@ -80,19 +106,6 @@ def measured(fn):
     return out, seconds, max(peak[0], rss_mb()) - before
 
 
-def make_vggsound(size, seed: int = 0):
-    """VGGSound-scale data as BMMAL uses it (Sec. 4.1): audio + visual 512-d features, 309 classes;
-    the KineticsSound-style generator with VGGSound's sizes (180k train clips)."""
-    from dataclasses import replace
-
-    from mmal.data import synthetic
-
-    ks = synthetic.KINETICS_SOUND
-    spec = replace(ks, name="vggsound-synthetic", n_classes=309, latent_dim=32, sizes={"full": (180_000, 0, 15_000)},
-                   modalities={m: replace(ms, dim=512, seq_len=None, min_len=None) for m, ms in ks.modalities.items()})
-    return synthetic.generate(spec, size, seed, "features")
-
-
 def model_for(strategy, task: str, preferred: str) -> str:
     """``preferred`` when it offers what the strategy needs, else the first registered model that does."""
     import mmal
@@ -109,10 +122,9 @@ def model_for(strategy, task: str, preferred: str) -> str:
 def query_cycles(family: str, n_train: int, strategies: list[str], epochs: int, seed: int, on_row=None) -> list[dict]:
     """One row per model fit and per (strategy, budget) query; ``on_row(rows)`` after each (default: print it)."""
     import mmal
-    from mmal.data import synthetic
 
-    gen, _, n_init, budgets, preferred = SCALES[family]
-    ds = (make_vggsound if gen == "make_vggsound" else getattr(synthetic, gen))(n_train, seed=seed)
+    make, _, n_init, budgets, preferred = SCALES[family]
+    ds = make(n_train, seed=seed)
     pool = ds.train
     rng = np.random.default_rng(seed)
     n_init = min(n_init, pool.n // 10)

@@ -25,11 +25,12 @@ call; ``device=None`` picks CUDA when available, else the CPU.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
-from .embedding import Embedding
+from .embedding import Embedding, block_dots
 
 Factored = Any  # RankOne | Sequence[RankOne] | ndarray [N, D]
 
@@ -103,12 +104,7 @@ class _Factors:
 
     def distances(self, rows: slice, cols):
         """``||x_i - x_j||`` for ``i`` in ``rows``, ``j`` in ``cols`` (a slice or an index tensor)."""
-        g = None
-        for sb, b in zip(self.scaled, self.blocks):
-            t = sb[0][rows] @ b[0][cols].T
-            for fr, fc in zip(sb[1:], b[1:]):
-                t.mul_(fr[rows] @ fc[cols].T)
-            g = t if g is None else g.add_(t)
+        g = block_dots([tuple(f[rows] for f in b) for b in self.scaled], [tuple(f[cols] for f in b) for b in self.blocks])
         return g.add_(self.norms[rows, None]).add_(self.norms[None, cols]).clamp_min_(0.0).sqrt_()
 
 
@@ -121,16 +117,10 @@ def _prepare(x: Factored, tile: int | None, device: str | None, dtype: str):
         raise ValueError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     emb = Embedding(x, dev, what="x", dtype=dtype)
-    blocks = [(emb.x,)] if emb.x is not None else list(emb.factors)
+    blocks = emb.blocks
     if not all(bool(torch.isfinite(f).all()) for b in blocks for f in b):
         raise ValueError("x contains NaN or inf; distances need finite embeddings")
-    norms = sum(_prod([(f * f).sum(1) for f in b]) for b in blocks)
+    norms = sum(math.prod((f * f).sum(1) for f in b) for b in blocks)
     tile = int(tile) if tile is not None else (4096 if dev.type == "cuda" else 512)
     return torch, _Factors(blocks, norms), tile
 
-
-def _prod(values):
-    out = values[0]
-    for v in values[1:]:
-        out = out * v
-    return out

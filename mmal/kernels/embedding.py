@@ -27,6 +27,19 @@ def _tensor(a, device, dtype="float32"):
     return torch.from_numpy(np.ascontiguousarray(np.asarray(a, dtype=dtype))).to(device)
 
 
+def block_dots(a_blocks, b_blocks):
+    """``sum_b prod_f A_bf @ B_bf^T``: inner products of rows stored as blocks of factors, a rank-1
+    block ``(delta, h)`` or an explicit block ``(x,)`` (DESIGN §5). 1-D ``B`` factors: one row."""
+    out = None
+    for fa, fb in zip(a_blocks, b_blocks):
+        t = None
+        for a, b in zip(fa, fb):
+            g = a @ (b if b.ndim == 1 else b.T)
+            t = g if t is None else t.mul_(g)
+        out = t if out is None else out.add_(t)
+    return out
+
+
 class Embedding:
     """Rows of an explicit array, a :class:`RankOne`, or a sequence of RankOne blocks, on ``device``."""
 
@@ -52,6 +65,15 @@ class Embedding:
         self.width = int(self.x.shape[1] if self.x is not None else sum(d.shape[1] + h.shape[1] for d, h in self.factors))
         self.device = device
 
+    @property
+    def blocks(self) -> list[tuple]:
+        """The factors as blocks: ``[(x,)]`` for an explicit array, ``[(delta, h), ...]`` for rank-1 blocks."""
+        return [(self.x,)] if self.x is not None else list(self.factors)
+
+    def take(self, idx) -> list[tuple]:
+        """:attr:`blocks` restricted to the rows ``idx`` (an int: one row, 1-D factors)."""
+        return [tuple(f[idx] for f in b) for b in self.blocks]
+
     def sq_norms(self):
         """``||e_i||^2`` for every row, float32 [N]; raises on NaN / inf."""
         import torch
@@ -67,15 +89,11 @@ class Embedding:
 
     def dots(self, i: int):
         """``<e_j, e_i>`` for every row ``j`` (one GEMV per explicit array, two per rank-1 block)."""
-        if self.x is not None:
-            return self.x @ self.x[i]
-        return sum((d @ d[i]) * (h @ h[i]) for d, h in self.factors)
+        return block_dots(self.blocks, self.take(i))
 
     def gram(self, idx):
         """``<e_j, e_i>`` for every row ``j`` and each ``i`` in ``idx``: a ``[N, len(idx)]`` block."""
-        if self.x is not None:
-            return self.x @ self.x[idx].T
-        return sum((d @ d[idx].T) * (h @ h[idx].T) for d, h in self.factors)
+        return block_dots(self.blocks, self.take(idx))
 
     def min_sq_dist_to(self, idx, sq_norms, *, max_block_elems: int = 1 << 24):
         """``min_{i in idx} ||e_j - e_i||^2`` for every row ``j``, in ``[N, B]`` GEMM blocks (+inf if ``idx`` is empty)."""
@@ -97,20 +115,19 @@ class Embedding:
 
 class Rows:
     """A growing copy of a few rows of an :class:`Embedding` (k-means++'s pending centers),
-    contiguous so that distances from one row to all of them are one small GEMV per factor."""
+    contiguous so that distances from other rows to all of them are one small GEMM per factor."""
 
     def __init__(self, e: Embedding, sq_norms, capacity: int) -> None:
         import torch
 
         self.e, self.sq_norms, self.n = e, sq_norms, 0
-        parts = [e.x] if e.x is not None else [m for pair in e.factors for m in pair]
-        self.bufs = [torch.empty((capacity, m.shape[1]), dtype=m.dtype, device=e.device) for m in parts]
-        self.sources = parts
+        self.bufs = [tuple(torch.empty((capacity, f.shape[1]), dtype=f.dtype, device=e.device) for f in b) for b in e.blocks]
         self.sq = torch.empty(capacity, dtype=sq_norms.dtype, device=e.device)
 
     def append(self, j: int) -> None:
-        for buf, src in zip(self.bufs, self.sources):
-            buf[self.n] = src[j]
+        for buf, row in zip(self.bufs, self.e.take(j)):
+            for f, r in zip(buf, row):
+                f[self.n] = r
         self.sq[self.n] = self.sq_norms[j]
         self.n += 1
 
@@ -119,7 +136,6 @@ class Rows:
 
     def sq_dists_from(self, idx, start: int = 0):
         """``||e_i - r||^2`` for the held rows ``r`` from ``start`` on and every ``i`` in ``idx``: ``[rows, len(idx)]``."""
-        src_rows = [src[idx] for src in self.sources]
-        m = [buf[start : self.n] @ r.T for buf, r in zip(self.bufs, src_rows)]
-        dots = m[0] if len(m) == 1 else sum(m[b] * m[b + 1] for b in range(0, len(m), 2))
+        held = [tuple(f[start : self.n] for f in b) for b in self.bufs]
+        dots = block_dots(held, self.e.take(idx))
         return (self.sq[start : self.n, None] + self.sq_norms[idx][None, :] - 2.0 * dots).clamp_min_(0.0)

@@ -86,7 +86,7 @@ def d2_seeding(e: Embedding, sq, first: int, k: int, rng: np.random.Generator, *
 
 class _D2Sampler:
     """One D^2 seeding: the stale ``U = D^2`` (exact at the last refresh) and its weighted
-    cumsum, the centers picked since (``pending``), and the rejection work since then."""
+    cumsum, the centers picked since (``pending``), and the rejection blocks run since then."""
 
     def __init__(self, e: Embedding, sq, first: int, k: int, rng, weights, defer: bool):
         import torch
@@ -99,7 +99,7 @@ class _D2Sampler:
         self.pending = [first]
         self.rows = Rows(e, sq, capacity=k if defer else 0)  # the pending centers' rows (rejection steps)
         self.cum = None  # weighted cumsum of U, built by the first refresh
-        self.blocks = self.accepted = 0  # rejection blocks run and picks they accepted since the refresh
+        self.blocks = 0  # rejection blocks run since the refresh
         self.uniform = False  # every unpicked point has D^2 = 0: draw uniformly
 
     def run(self) -> np.ndarray:
@@ -120,7 +120,7 @@ class _D2Sampler:
             return True
         if not self.pending or self.blocks < MIN_BLOCKS:
             return False
-        blocks_per_pick = self.blocks / max(1, self.accepted)
+        blocks_per_pick = self.blocks / max(1, len(self.pending) - 1)  # (the first pick after a refresh is exact)
         saved = (self.k - len(self.out)) * (blocks_per_pick - 1.0 / PROPOSALS) * self.block_cost()
         return saved > self.e.n * self.e.width * (1.0 + len(self.pending) / GEMM_REUSE)
 
@@ -155,7 +155,6 @@ class _D2Sampler:
             if self.picked[j] or not accept_u[i] * stale[i] < now[i]:
                 continue
             self.accept(j)
-            self.accepted += 1
             if i + 1 < PROPOSALS:
                 later = self.rows.sq_dists_from(js[i + 1 :], start=self.rows.n - 1)[0]
                 now[i + 1 :] = np.minimum(now[i + 1 :], later.double().cpu().numpy())
@@ -173,7 +172,7 @@ class _D2Sampler:
 
         self.mind = torch.minimum(self.mind, self.e.min_sq_dist_to(self.pending, self.sq))
         self.mind[torch.as_tensor(self.pending, device=self.e.device)] = 0.0
-        self.pending, self.blocks, self.accepted = [], 0, 0
+        self.pending, self.blocks = [], 0
         self.rows.clear()
         w = self.mind.double() if self.weights is None else self.mind.double() * self.weights
         self.cum = torch.cumsum(w, 0)
