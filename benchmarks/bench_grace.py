@@ -42,7 +42,7 @@ from mmal.grads import RankOne
 from mmal.data import synthetic
 from mmal.io import atomic_write_text
 from mmal.nn.training import load_batch
-from mmal_plugins.grace import Grace, modality_gradients, own_pseudo_labels
+from mmal.builtin.grace import Grace, modality_gradients, own_pseudo_labels
 
 FAMILIES = {  # name: (generator, train pool size, initial labeled, budget per round) - GRACE Sec. 4.1
     "simsv2": (synthetic.make_simsv2, 2722, 100, 100),

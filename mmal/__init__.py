@@ -27,7 +27,7 @@ from .testing import check_strategy
 from .bench import run_bench  # noqa: E402  (after the core it builds on)
 
 try:
-    __version__ = _metadata.version("mmal")
+    __version__ = _metadata.version("multimodal-al")
 except _metadata.PackageNotFoundError:  # running from a source tree without install
     __version__ = "0.0.0+unknown"
 

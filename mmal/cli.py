@@ -11,7 +11,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .errors import MMALError
+from . import protocols
+from .errors import ConfigError, MMALError
 
 
 def _csv(text: str) -> list[str]:
@@ -101,13 +102,16 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from .bench import DEFAULT_CONFIG, run_bench
     from .bench.config import apply_overrides, read_file, validate
 
-    raw = read_file(args.config) if args.config else copy.deepcopy(DEFAULT_CONFIG)
+    if args.config and args.protocol:
+        raise ConfigError("give --config FILE or --protocol NAME, not both")
+    source = args.config or (str(protocols.path(args.protocol)) if args.protocol else None)
+    raw = read_file(source) if source else copy.deepcopy(DEFAULT_CONFIG)
     if args.strategies:
         raw["strategies"] = _select(raw.get("strategies", []), _csv(args.strategies))
     if args.dataset:
         raw["datasets"] = _select(raw.get("datasets", []), _csv(args.dataset))
     apply_overrides(raw, _bench_overrides(args))
-    cfg = validate(raw, source=args.config or "the default config")
+    cfg = validate(raw, source=source or "the default config")
     out = Path(args.out or Path("runs") / cfg["name"])
     try:
         result = run_bench(cfg, out, resume=args.resume, force=args.force, executor=args.executor, jobs=args.jobs,
@@ -128,6 +132,17 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if result.failed:
         print(f"{len(result.failed)} cell(s) failed: {', '.join(result.failed)} (tracebacks in the report)", file=sys.stderr)
     return 1 if result.failed or result.report_error else 0
+
+
+def cmd_protocols(args: argparse.Namespace) -> int:
+    from .bench.config import read_file
+
+    if args.path:
+        print(protocols.path(args.path))
+        return 0
+    for name in protocols.names():
+        print(f"{name:32s} {read_file(protocols.path(name)).get('description', '')}")
+    return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -204,7 +219,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     b = sub.add_parser("bench", help="run datasets x strategies x seeds and compare them (resumable)",
                        description="Without --config, runs the embedded default (a small synthetic benchmark).")
-    b.add_argument("--config", help="a TOML (or YAML) config, e.g. benchmarks/simsv2_regression.toml")
+    b.add_argument("--config", help="a TOML (or YAML) config file, e.g. an edited copy of a shipped protocol")
+    b.add_argument("--protocol", help="a shipped paper protocol by name, e.g. simsv2-regression (see `mmal protocols`)")
     b.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key: rounds=3, seeds=[0,1], datasets.*.size=tiny, strategies.0.args.alpha=0.5")
     b.add_argument("--strategies", help="comma-separated strategy labels or names (subset of the config, or new names)")
@@ -226,6 +242,10 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--progress", choices=("auto", "tty", "plain", "none"), default="auto")
     b.add_argument("--no-report", action="store_true", help="skip writing the report at the end")
     b.set_defaults(func=cmd_bench)
+
+    pr = sub.add_parser("protocols", help="the paper protocols that ship with mmal (run one with `mmal bench --protocol NAME`)")
+    pr.add_argument("--path", metavar="NAME", help="print the file of protocol NAME (copy it to edit)")
+    pr.set_defaults(func=cmd_protocols)
 
     r = sub.add_parser("report", help="tables and figures of a bench run directory")
     r.add_argument("run_dir")

@@ -172,7 +172,7 @@ def test_bald_equals_slow_mutual_information_topk():
     assert np.array_equal(got.positions, want)
     assert np.allclose(got.scores, np.sort(mi)[::-1][:6])
     assert model.seeds == [int(np.random.default_rng(5).integers(0, 2**31 - 1))]
-    from mmal_plugins.bald import mutual_information
+    from mmal.builtin.bald import mutual_information
 
     assert np.allclose(mutual_information(p, rows=3), slow_bald(p))  # row chunks (4096 by default) join up
 
@@ -222,7 +222,7 @@ def test_dbal_regression_needs_mc_dropout():
 
 
 # -------------------------------------------------------------------------- GCNAL
-from mmal_plugins.gcnal import gcn_adjacency, gcn_loss, train_gcn  # noqa: E402
+from mmal.builtin.gcnal import gcn_adjacency, gcn_loss, train_gcn  # noqa: E402
 
 
 def slow_adjacency(v, keep=None):

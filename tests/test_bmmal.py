@@ -14,7 +14,7 @@ from mmal.grads import explicit
 from mmal.kernels import kmeanspp
 from mmal.testing import check_strategy
 
-from mmal_plugins.bmmal import Bmmal, contributions, modality_weights, scaled_gradient_blocks, shapley, subset_values
+from mmal.builtin.bmmal import Bmmal, contributions, modality_weights, scaled_gradient_blocks, shapley, subset_values
 from test_grace import TinyMultimodal, planted_pool
 
 

@@ -177,6 +177,8 @@ def test_cli_examples_parse_and_their_configs_validate():
                         pytest.fail(f"docs/{block.id}: `{cmd}` is not a valid mmal command line")
                     if getattr(args, "config", None):
                         load_config(ROOT / args.config, list(args.set))
+                    if getattr(args, "protocol", None):
+                        load_config(protocol=args.protocol, overrides=list(args.set))
                 elif words[:1] == ["python"] and len(words) > 1 and words[1].startswith("benchmarks/"):
                     assert (ROOT / words[1]).is_file(), f"docs/{block.id}: {words[1]} does not exist"
     assert seen >= 8, "the docs should show the command line"
@@ -192,7 +194,7 @@ def test_index_install_commands_are_the_readmes():
 def _builtin(kind: str) -> list[str]:
     from mmal.plugins import default
 
-    return sorted(n for n, e in default().entries(kind).items() if e.dist == "mmal")
+    return sorted(n for n, e in default().entries(kind).items() if e.dist == "multimodal-al")
 
 
 def test_every_builtin_name_is_documented():

@@ -24,7 +24,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
 
 import mmal
-import mmal_plugins.modal  # noqa: F401  (importing the plugin must not patch modAL either)
+import mmal.builtin.modal  # noqa: F401  (importing the plugin must not patch modAL either)
 from mmal.compat import modal as mc
 from mmal.testing import check_strategy
 

@@ -36,7 +36,7 @@ def test_builtins_listed_without_importing_torch():
     assert out.stdout.strip() == "False"
     listing = json.loads(run_cli(["list", "--json"]).stdout)
     names = {e["name"]: e for e in listing["strategy"]}
-    assert names["random"]["plugin"] == "random" and names["random"]["dist"] == "mmal"
+    assert names["random"]["plugin"] == "random" and names["random"]["dist"] == "multimodal-al"
     assert "linear" in {e["name"] for e in listing["task_model"]}
     assert "toy" in {e["name"] for e in listing["dataset"]}
 

@@ -2,7 +2,7 @@
 or a Ray cluster, with the reports the papers show.
 
     >>> from mmal.bench import load_config, run_bench
-    >>> cfg = load_config("benchmarks/simsv2_regression.toml", ["datasets.*.size=tiny", "seeds=[0, 1]"])
+    >>> cfg = load_config(protocol="simsv2-regression", overrides=["datasets.*.size=tiny", "seeds=[0, 1]"])
     >>> result = run_bench(cfg, "runs/simsv2", executor="local", jobs=2)   # doctest: +SKIP
 
 Modules: :mod:`.config` (TOML configs, overrides, hashes), :mod:`.grid` (cells and how one

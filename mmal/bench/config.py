@@ -106,9 +106,16 @@ _REPORT: dict[str, tuple[tuple[type, ...], str]] = {
 
 
 # ---------------------------------------------------------------- loading
-def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> dict[str, Any]:
-    """Read ``path`` (TOML, or YAML by extension; the embedded default if None), apply
-    ``key=value`` overrides, and return the validated, normalized config."""
+def load_config(path: str | Path | None = None, overrides: Sequence[str] = (), *, protocol: str | None = None) -> dict[str, Any]:
+    """Read ``path`` (TOML, or YAML by extension), or the shipped ``protocol`` by name (see
+    :mod:`mmal.protocols`), or the embedded default if neither; apply ``key=value`` overrides,
+    and return the validated, normalized config."""
+    if path is not None and protocol is not None:
+        raise ConfigError("give a config path or a protocol name, not both")
+    if protocol is not None:
+        from .. import protocols
+
+        path = protocols.path(protocol)
     raw = copy.deepcopy(DEFAULT_CONFIG) if path is None else read_file(path)
     apply_overrides(raw, overrides)
     return validate(raw, source=str(path) if path else "the default config")

@@ -166,7 +166,7 @@ class RayExecutor(Executor):
             import ray
             from ray.util.queue import Empty, Queue
         except ImportError:
-            raise ConfigError("--executor ray needs Ray: pip install 'mmal[ray]' (or pip install 'ray>=2.9')") from None
+            raise ConfigError("--executor ray needs Ray: pip install 'multimodal-al[ray]' (or pip install 'ray>=2.9')") from None
         started = not ray.is_initialized()
         if started:
             if self.address:

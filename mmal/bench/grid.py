@@ -29,7 +29,7 @@ from .config import FULL_DATA, cell_hash, config_hash
 from .measure import modality_contributions, model_heads, selection_contributions, split_metrics
 
 Emit = Callable[[tuple], None]
-_DISTS = ("mmal", "numpy", "scipy", "scikit-learn", "torch", "transformers", "faiss-cpu", "ray")
+_DISTS = ("multimodal-al", "numpy", "scipy", "scikit-learn", "torch", "transformers", "faiss-cpu", "ray")
 
 
 def build_cells(cfg: Mapping[str, Any]) -> list[dict[str, Any]]:

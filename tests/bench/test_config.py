@@ -12,7 +12,7 @@ from mmal.plugins import datasets, strategies, task_models
 from benchutil import tiny_raw
 
 ROOT = Path(__file__).resolve().parents[2]
-SHIPPED = sorted((ROOT / "benchmarks").glob("*.toml"))
+SHIPPED = sorted((ROOT / "mmal" / "protocols").glob("*.toml"))
 
 
 def test_defaults_are_filled_in():

@@ -28,8 +28,8 @@ def test_worker_processes_match_the_local_executor(tmp_path):
 @pytest.mark.slow
 def test_ray_matches_the_local_executor(tmp_path):
     if importlib.util.find_spec("ray") is None:
-        print("SKIP reason: ray is not installed (pip install 'mmal[ray]'); the Ray executor is untested here")
-        pytest.skip("ray is not installed (pip install 'mmal[ray]')")
+        print("SKIP reason: ray is not installed (pip install 'multimodal-al[ray]'); the Ray executor is untested here")
+        pytest.skip("ray is not installed (pip install 'multimodal-al[ray]')")
     local = run(tmp_path, "local")
     assert run(tmp_path, "ray", executor="ray", jobs=2) == local
 
