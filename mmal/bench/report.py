@@ -113,14 +113,24 @@ class Results:
         return self.base(metric) == metric
 
     def primary(self, dataset: str) -> str | None:
+        """The configured ``report.metric`` where the dataset records it, else ``acc``, else
+        ``mae``, else the first metric (see :meth:`primary_note`)."""
         names = self.metrics(dataset)
         chosen = self.options.get("metric")
-        if chosen:
-            return chosen if chosen in names else None
+        if chosen in names:
+            return chosen
         for m in ("acc", "mae"):
             if m in names:
                 return m
         return names[0] if names else None
+
+    def primary_note(self, dataset: str) -> str | None:
+        """Says so when the configured metric is not recorded on ``dataset`` and another is used."""
+        chosen = self.options.get("metric")
+        if chosen and chosen not in self.metrics(dataset):
+            return (f"the configured metric `{chosen}` is not recorded on {dataset}, whose metrics are "
+                    f"{', '.join(self.metrics(dataset)) or 'none'}, so `{self.primary(dataset)}` is used; `mmal report --metric` chooses")
+        return None
 
     def lower(self, metric: str) -> bool:
         return lower_is_better(metric, self.options.get("lower_is_better") or ())
@@ -385,6 +395,7 @@ def protocol(res: Results) -> dict[str, Any]:
         entry["task_model_settings"] = next((r["task_model_settings"] for r in rows if r.get("task_model_settings")), None)
         entry["final_labeled"] = max((r["n_labeled"] for r in rows if r["strategy"] != FULL_DATA), default=None)
         entry["primary_metric"] = res.primary(label) if label in res.cells else None
+        entry["primary_note"] = res.primary_note(label) if label in res.cells else None
         entry["lower_is_better"] = res.lower(entry["primary_metric"]) if entry["primary_metric"] else None
         entry["labels_per_sample"] = labels_per_sample(res, label) if label in res.cells else None
         datasets.append(entry)
@@ -434,7 +445,8 @@ def protocol_md(p: Mapping[str, Any]) -> str:
         settings = d.get("task_model_settings")
         md.append(f"- {d['label']}: training settings as run: " + (f"`{_args(settings)}`" if settings else
                   "not recorded in the rows (the task model's defaults with the model args above)") + "; primary metric "
-                  + (f"`{d['primary_metric']}` ({'lower' if d['lower_is_better'] else 'higher'} is better)" if d["primary_metric"] else "–")
+                  + (f"`{d['primary_metric']}` ({'lower' if d['lower_is_better'] else 'higher'} is better"
+                     + (f"; {d['primary_note']}" if d["primary_note"] else "") + ")" if d["primary_metric"] else "–")
                   + (f"; labels per sample {d['labels_per_sample']:g}" if d["labels_per_sample"] else "") + ".\n")
     md.append(f"- Baseline: `{p['baseline']}`. Intervals: {p['ci_level']:.0%} t-intervals of the mean over seeds "
               f"(mean ± t(0.975, n−1) · sd / √n). Tests against the baseline: two-sided paired t-test over seeds "
@@ -459,10 +471,15 @@ def _p(p: float | None) -> str:
     return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
 
 
+def _signed(v: float, digits: int = 4) -> str:
+    """``+0.0123`` / ``-0.0123``; a difference that rounds to zero reads ``+0.0000``, never ``-0.0000``."""
+    return f"{0.0 if abs(v) < 0.5 * 10 ** -digits else v:+.{digits}f}"
+
+
 def _diff(d: Mapping[str, Any], digits: int = 4) -> str:
     if d["half_width"] is None:
-        return f"{d['mean']:+.{digits}f} (1 seed: no interval)"
-    return f"{d['mean']:+.{digits}f} (95% CI {d['low']:+.{digits}f} to {d['high']:+.{digits}f})"
+        return f"{_signed(d['mean'], digits)} (1 seed: no interval)"
+    return f"{_signed(d['mean'], digits)} (95% CI {_signed(d['low'], digits)} to {_signed(d['high'], digits)})"
 
 
 def _ci(d: Mapping[str, Any] | None, digits: int = 4) -> str:
@@ -773,7 +790,7 @@ def _rounds_md(res: Results, d: str, m: str, per: Mapping[str, Mapping[str, Any]
                 cells.append("–")
                 continue
             tests.append(r)
-            cells.append(f"{r['diff']['mean']:+.4f} ({_p(r['p']) if r['p'] is not None else 'n/a'}){mark(r)}")
+            cells.append(f"{_signed(r['diff']['mean'])} ({_p(r['p']) if r['p'] is not None else 'n/a'}){mark(r)}")
             cbody.append([s, rnd, r["labeled"], r["n"], r["diff"]["mean"], r["diff"]["low"], r["diff"]["high"], r["p"], r["verdict"]])
         body.append([s] + cells)
     ds = slug(d)
