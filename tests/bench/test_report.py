@@ -356,3 +356,18 @@ def test_curve_bands_are_95_percent_intervals_and_say_so():
     ax.legend(title=plots.BAND)
     assert "95% CI of the mean over seeds" in ax.get_legend().get_title().get_text()
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["a (n=3 seeds)", "one (n=1 seed)"]
+
+
+def test_primary_metric_falls_back_and_says_so_and_protocol_reads_rows_without_a_config(tmp_path):
+    from mmal.bench.report import load, protocol
+
+    run_dir = make_run(tmp_path)
+    res = load(run_dir, {"metric": "rmse"})
+    assert res.primary("d") == "acc"
+    assert res.primary_note("d").startswith("the configured metric `rmse` is not recorded on d, whose metrics are mae, acc")
+    assert load(run_dir, {"metric": "mae"}).primary_note("d") is None
+    (run_dir / "config.json").unlink()
+    p = protocol(load(run_dir))
+    d = p["datasets"][0]
+    assert p["source"] == "rows" and (d["init"], d["budget"], d["rounds"], d["seeds"]) == (10, 10, 3, SEEDS)
+    assert [s["label"] for s in p["strategies"]] == ["bad", "good", "random"]  # no config: sorted names
