@@ -258,13 +258,14 @@ def _interval(values: Mapping[int, float]) -> dict[str, Any]:
 def table(res: Results, dataset: str, *, per_class: bool = False) -> dict[str, Any]:
     """GRACE Table 1: per strategy and fused metric, mean and 95% CI over seeds at
     ``label_count`` labeled samples (each seed's last round with at most that many), the
-    best mean per column, and per strategy the paired test against the baseline on the same
-    seeds. With ``per_class``: the per-class F1 scores instead (GRACE supplement Table 1)."""
+    best mean per column, and per strategy the paired test against the baseline on the seeds
+    where both rounds have the same labeled count. With ``per_class``: the per-class F1 scores instead (GRACE supplement Table 1)."""
     L = table_label_count(res, dataset)
     fused = [m for m in res.metrics(dataset, per_class=True) if res.is_fused(m)]
     metrics = [m for m in fused if ("/" in m) == per_class]
     base = res.options.get("baseline")
     per_seed: dict[str, dict[str, dict[int, float]]] = {}  # strategy -> metric -> seed -> value
+    counts: dict[str, dict[int, int]] = {}  # strategy -> seed -> labeled count of the picked round
     rows = []
     for s in res.strategies(dataset, full=True):
         picked = {}
@@ -274,6 +275,7 @@ def table(res: Results, dataset: str, *, per_class: bool = False) -> dict[str, A
                 picked[seed] = ok[-1]
         if not picked:
             continue
+        counts[s] = {seed: r["n_labeled"] for seed, r in picked.items()}
         entry: dict[str, Any] = {"strategy": s, "labeled": float(np.mean([r["n_labeled"] for r in picked.values()])),
                                  "seeds": len(picked), "values": {}, "vs_baseline": {}}
         for m in metrics:
@@ -284,8 +286,10 @@ def table(res: Results, dataset: str, *, per_class: bool = False) -> dict[str, A
     for e in rows:
         if e["strategy"] in (base, FULL_DATA) or base not in per_seed:
             continue
+        same = {seed for seed, n in counts[e["strategy"]].items() if counts[base].get(seed) == n}  # pair equal budgets only
         for m in metrics:
-            test = paired_test(per_seed[e["strategy"]][m], per_seed[base][m], lower=res.lower(m))
+            mine = {seed: v for seed, v in per_seed[e["strategy"]][m].items() if seed in same}
+            test = paired_test(mine, per_seed[base][m], lower=res.lower(m))
             e["vs_baseline"][m] = None if test is None else test.as_dict()
     best = {}
     for m in metrics:
@@ -522,8 +526,11 @@ def saved_sentence(base: str, metric: str, saved: Mapping[str, Any] | None) -> s
                   f"{pct['mean']:.1f} ± {pct['half_width']:.1f}%), mean ± 95% CI")
     text = f"Labels saved to reach {base}'s final {metric} on the same seed: {amount} over the {k} of {seeds_word(n)} that reached it"
     if missed:
-        text += (f"; on {seeds_word(len(missed))} ({', '.join(str(r['seed']) for r in missed)}) it did not reach it within its budget "
-                 "(it would need more labels than the baseline; left out of the mean)")
+        which = f"{seeds_word(len(missed))} ({', '.join(str(r['seed']) for r in missed)})"
+        bound = max(r["saved_at_most"] for r in missed)
+        text += (f"; on {which} it did not reach it within its budget (it would need more labels than the baseline; left out of the mean)"
+                 if bound <= 0 else
+                 f"; on {which} it did not reach it before its curve ended (saved fewer than {bound:g} samples there; left out of the mean)")
     return text + "."
 
 

@@ -37,7 +37,8 @@ def mae(strategy, seed, r):
     return BASE[strategy][r] + (OFFSET[strategy][seed] if r > 0 else 0.0)  # round 0: the shared start
 
 
-def make_run(tmp_path, strategies=("random", "good", "bad"), seeds=SEEDS):
+def make_run(tmp_path, strategies=("random", "good", "bad"), seeds=SEEDS, last_round=None):
+    """The hand-made run; ``last_round[(strategy, seed)] = k`` ends that cell after round k."""
     cfg = validate({"name": "hand", "seeds": list(seeds), "init": 10, "budget": 10, "rounds": 3,
                     "datasets": [{"name": "d"}], "strategies": list(strategies),
                     "report": {"label_count": 30, "metric": "mae"}})
@@ -46,6 +47,8 @@ def make_run(tmp_path, strategies=("random", "good", "bad"), seeds=SEEDS):
     for spec in build_cells(cfg):
         s, seed = spec["strategy"]["label"], spec["seed"]
         for r, n in enumerate(N):
+            if r > (last_round or {}).get((s, seed), len(N)):
+                break
             m = mae(s, seed, r)
             run.append({
                 "cell_hash": spec["cell_hash"], "cell": spec["key"], "dataset": "d", "strategy": s, "seed": seed,
@@ -371,3 +374,23 @@ def test_primary_metric_falls_back_and_says_so_and_protocol_reads_rows_without_a
     d = p["datasets"][0]
     assert p["source"] == "rows" and (d["init"], d["budget"], d["rounds"], d["seeds"]) == (10, 10, 3, SEEDS)
     assert [s["label"] for s in p["strategies"]] == ["bad", "good", "random"]  # no config: sorted names
+
+
+def test_a_cell_that_stopped_early_is_paired_only_where_budgets_match(tmp_path):
+    from mmal.bench.report import comparisons, load, table
+
+    res = load(make_run(tmp_path, ("random", "good"), last_round={("good", 2): 1}))  # good/2 ends at 20 labels
+    t = table(res, "d")
+    good = next(e for e in t["rows"] if e["strategy"] == "good")
+    assert good["labeled"] == np.mean([30, 30, 20])  # what the table shows
+    test = good["vs_baseline"]["mae"]
+    assert test["seeds"] == [0, 1] and test["p"] is None and test["note"] == "n/a: 2 seeds"  # not 20 labels against 30
+    c = comparisons(res, "d")["mae"]["good"]
+    au = c["aubc"]
+    assert au["n"] == 3 and np.isclose(au["strategy"][2], trapezoid(N[:2], [mae("good", 2, r) for r in range(2)]))
+    assert np.isclose(au["baseline"][2], trapezoid(N[:2], [mae("random", 2, r) for r in range(2)]))
+    assert [r["n"] for r in c["rounds"]] == [3, 2, 2]
+    saved = {r["seed"]: r for r in c["saved"]["per_seed"]}
+    assert not saved[2]["reached"] and saved[2]["saved_at_most"] == 20.0  # it stopped at 20 of random's 40
+    from mmal.bench.report import saved_sentence
+    assert "on 1 seed (2) it did not reach it before its curve ended (saved fewer than 20 samples there" in saved_sentence("random", "mae", c["saved"])
