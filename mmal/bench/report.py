@@ -302,14 +302,16 @@ def table(res: Results, dataset: str, *, per_class: bool = False) -> dict[str, A
 
 
 def comparisons(res: Results, dataset: str) -> dict[str, dict[str, dict[str, Any]]]:
-    """Per fused metric and strategy (the baseline left out): the paired tests against the
-    baseline on AUBC and at every round, and the per-seed labels saved (:func:`.stats.against_baseline`)."""
+    """Per fused metric (and the primary one, if it is a head's) and strategy, the baseline
+    left out: the paired tests against the baseline on AUBC and at every round, and the
+    per-seed labels saved (:func:`.stats.against_baseline`)."""
     base = res.options.get("baseline")
     if base not in res.strategies(dataset):
         return {}
     lps = labels_per_sample(res, dataset)
     out: dict[str, dict[str, dict[str, Any]]] = {}
-    for m in _fused(res, dataset):
+    prim = res.primary(dataset)
+    for m in _fused(res, dataset) + ([prim] if prim and not res.is_fused(prim) else []):
         curves = {s: c for s in res.strategies(dataset) if (c := res.seed_curves(dataset, s, m))}
         per = against_baseline(curves, base, lower=res.lower(m), labels_per_sample=lps)
         out[m] = {s: {"aubc": None if v["aubc"] is None else v["aubc"].as_dict(),

@@ -362,13 +362,16 @@ def test_curve_bands_are_95_percent_intervals_and_say_so():
 
 
 def test_primary_metric_falls_back_and_says_so_and_protocol_reads_rows_without_a_config(tmp_path):
-    from mmal.bench.report import load, protocol
+    from mmal.bench.report import comparisons, load, protocol, summary
 
     run_dir = make_run(tmp_path)
     res = load(run_dir, {"metric": "rmse"})
     assert res.primary("d") == "acc"
     assert res.primary_note("d").startswith("the configured metric `rmse` is not recorded on d, whose metrics are mae, acc")
     assert load(run_dir, {"metric": "mae"}).primary_note("d") is None
+    head = load(run_dir, {"metric": "T/mae"})  # a head's metric as the primary one: the summary uses it
+    summ = summary(head, {"d": comparisons(head, "d")})["d"]
+    assert summ["metric"] == "T/mae" and summ["lines"][0].startswith("**good** beat random: AUBC of T/mae (lower is better)")
     (run_dir / "config.json").unlink()
     p = protocol(load(run_dir))
     d = p["datasets"][0]
