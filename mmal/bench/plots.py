@@ -1,6 +1,8 @@
 """Figures of the report, drawn with matplotlib's Agg canvas (no display, no pyplot state).
 
-Each function takes the numbers it shows and writes PNG (and SVG where asked) files.
+Each function takes the numbers it shows and writes PNG (and SVG where asked) files. Bands
+are 95% t-intervals of the mean over seeds (:func:`mmal.bench.stats.ci_band`); a curve of one
+seed has none.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from typing import Mapping, Sequence
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+
+from .stats import CI_LEVEL, ci_band
 
 DPI = 120
 
@@ -34,13 +38,21 @@ def _save(fig: Figure, stem: Path, formats: Sequence[str]) -> list[Path]:
 Curve = tuple[np.ndarray, np.ndarray]  # (x labeled counts [R], values [n_seeds, R])
 
 
+BAND = f"band: {CI_LEVEL:.0%} CI of the mean over seeds (t)"
+
+
+def _band(ax, x: np.ndarray, Y: np.ndarray, label: str) -> None:
+    """The mean over seeds as a line, its t-interval as a shaded band."""
+    mean = Y.mean(0)
+    (line,) = ax.plot(x, mean, marker="o", ms=3, label=label)
+    half = ci_band(Y)
+    if half is not None:
+        ax.fill_between(x, mean - half, mean + half, color=line.get_color(), alpha=0.18, lw=0)
+
+
 def _draw_curves(ax, curves: Mapping[str, Curve], reference: float | None, metric: str, lower: bool) -> None:
     for name, (x, Y) in curves.items():
-        mean = Y.mean(0)
-        (line,) = ax.plot(x, mean, marker="o", ms=3, label=f"{name} (n={Y.shape[0]})")
-        if Y.shape[0] > 1:
-            sd = Y.std(0, ddof=1)
-            ax.fill_between(x, mean - sd, mean + sd, color=line.get_color(), alpha=0.18, lw=0)
+        _band(ax, x, Y, f"{name} (n={Y.shape[0]} seed{'s' if Y.shape[0] != 1 else ''})")
     if reference is not None:
         ax.axhline(reference, color="black", ls="--", lw=1, label="full data")
     ax.set_xlabel("labeled samples")
@@ -50,11 +62,11 @@ def _draw_curves(ax, curves: Mapping[str, Curve], reference: float | None, metri
 
 def learning_curves(curves: Mapping[str, Curve], stem: Path, *, metric: str, title: str, lower: bool,
                     reference: float | None = None, formats: Sequence[str] = ("png", "svg")) -> list[Path]:
-    """Metric vs labeled samples: mean over seeds, band of +-1 std (GRACE Figs. 4-5)."""
+    """Metric vs labeled samples: mean over seeds, band of the 95% CI (GRACE Figs. 4-5)."""
     fig, ax = _figure()
     _draw_curves(ax[0, 0], curves, reference, metric, lower)
     ax[0, 0].set_title(title)
-    ax[0, 0].legend(fontsize=8)
+    ax[0, 0].legend(fontsize=8, title=BAND, title_fontsize=7)
     return _save(fig, stem, formats)
 
 
@@ -66,7 +78,7 @@ def panel_curves(panels: Mapping[str, Mapping[str, Curve]], stem: Path, *, title
     for ax, (metric, curves) in zip(axes[0], panels.items()):
         _draw_curves(ax, curves, None, metric, lower)
         ax.set_title(metric)
-    axes[0, 0].legend(fontsize=7)
+    axes[0, 0].legend(fontsize=7, title=BAND, title_fontsize=6)
     fig.suptitle(title)
     return _save(fig, stem, formats)
 
@@ -78,17 +90,13 @@ def contribution_curves(per_strategy: Mapping[str, Mapping[str, Curve]], stem: P
     fig, axes = _figure(w=3.6 * n, h=3.4, ncols=n)
     for ax, (name, mods) in zip(axes[0], per_strategy.items()):
         for mod, (x, Y) in mods.items():
-            mean = Y.mean(0)
-            (line,) = ax.plot(x, mean, marker="o", ms=3, label=mod)
-            if Y.shape[0] > 1:
-                sd = Y.std(0, ddof=1)
-                ax.fill_between(x, mean - sd, mean + sd, color=line.get_color(), alpha=0.18, lw=0)
+            _band(ax, x, Y, mod)
         ax.set_ylim(0, 1)
         ax.set_title(name)
         ax.set_xlabel("labeled samples")
         ax.grid(alpha=0.3)
     axes[0, 0].set_ylabel("modality contribution")
-    axes[0, 0].legend(fontsize=8)
+    axes[0, 0].legend(fontsize=8, title=BAND, title_fontsize=6)
     fig.suptitle(title)
     return _save(fig, stem, formats)
 

@@ -1,12 +1,17 @@
 """``mmal report RUN_DIR``: the tables and figures the papers show, from a results store.
 
-Per dataset: a GRACE Table-1-style table (mean +- std over seeds at one labeled count),
-learning curves per metric (PNG + SVG), per-modality curves (BMMAL Fig. 4), annotation
-savings against the baseline (GRACE Sec. 4.2), area under the budget curve, query time
-(GRACE supplement Table 3) and modality contribution over rounds (BMMAL Figs. 2-3); over
-all datasets, the pairwise t-test matrix (BMMAL Fig. 5). Failed cells are listed with their
-tracebacks. Everything lands in ``RUN_DIR/report/`` with ``report.md`` as the index and
-``report.json`` holding the numbers.
+First the protocol (from the run's recorded config) and a summary in words: per dataset,
+which strategy beat, tied or lost to the baseline on the area under the budget curve of the
+primary metric (paired over seeds, :mod:`.stats`), and the labels it saved per seed. Then
+per dataset: a GRACE Table-1-style table (mean +- 95% CI over seeds at one labeled count,
+best in bold, significance against the baseline marked), learning curves per metric with
+95% CI bands (PNG + SVG), per-modality curves (BMMAL Fig. 4), the paired tests against the
+baseline round by round, annotation savings per seed (GRACE Sec. 4.2), area under the budget
+curve, query time (GRACE supplement Table 3) and modality contribution over rounds (BMMAL
+Figs. 2-3); over all datasets, the pairwise t-test matrix (BMMAL Fig. 5). Failed cells are
+listed with their tracebacks. Everything lands in ``RUN_DIR/report/`` with ``report.md`` as
+the index, ``summary.md`` the summary alone, and ``report.json`` holding every number (per
+seed too).
 """
 
 from __future__ import annotations
@@ -25,7 +30,10 @@ from ..errors import MMALError
 from ..io import atomic_write_text
 from . import plots
 from .config import FULL_DATA
-from .stats import aubc, column_average, lower_is_better, mean_std, pairwise_matrix, savings
+from .stats import (
+    ALPHA, CI_LEVEL, MIN_SEEDS, RELIABLE_SEEDS, against_baseline, aubc, column_average, lower_is_better,
+    mean_ci, mean_std, pairwise_matrix, paired_seed_counts, paired_test, seed_note, seeds_word,
+)
 from .store import RunDir, read_rows
 
 REPORT_DEFAULTS = {"label_count": None, "confidence": 0.9, "baseline": "random", "metric": None, "metrics": [], "lower_is_better": []}
@@ -51,6 +59,7 @@ class Results:
     options: dict[str, Any] = field(default_factory=lambda: dict(REPORT_DEFAULTS))
     failures: list[dict[str, Any]] = field(default_factory=list)
     order: dict[str, list[str]] = field(default_factory=dict)  # dataset -> strategy labels in config order
+    record: dict[str, Any] | None = None  # the run's config.json: config_hash, config, history (None: rows only)
 
     def __post_init__(self) -> None:
         self.cells: dict[str, dict[str, dict[int, list[dict[str, Any]]]]] = {}
@@ -104,14 +113,24 @@ class Results:
         return self.base(metric) == metric
 
     def primary(self, dataset: str) -> str | None:
+        """The configured ``report.metric`` where the dataset records it, else ``acc``, else
+        ``mae``, else the first metric (see :meth:`primary_note`)."""
         names = self.metrics(dataset)
         chosen = self.options.get("metric")
-        if chosen:
-            return chosen if chosen in names else None
+        if chosen in names:
+            return chosen
         for m in ("acc", "mae"):
             if m in names:
                 return m
         return names[0] if names else None
+
+    def primary_note(self, dataset: str) -> str | None:
+        """Says so when the configured metric is not recorded on ``dataset`` and another is used."""
+        chosen = self.options.get("metric")
+        if chosen and chosen not in self.metrics(dataset):
+            return (f"the configured metric `{chosen}` is not recorded on {dataset}, whose metrics are "
+                    f"{', '.join(self.metrics(dataset)) or 'none'}, so `{self.primary(dataset)}` is used; `mmal report --metric` chooses")
+        return None
 
     def lower(self, metric: str) -> bool:
         return lower_is_better(metric, self.options.get("lower_is_better") or ())
@@ -132,6 +151,22 @@ class Results:
         x = np.array([np.mean([tables[s][r][0] for s in seeds]) for r in rounds])
         Y = np.array([[tables[s][r][1] for r in rounds] for s in seeds])
         return x, Y
+
+    def seed_curves(self, dataset: str, strategy: str, metric: str) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        """{seed: (x labeled counts, y metric)} over the consecutive rounds 0, 1, ... of each seed
+        that have a finite value (a seed's curve stops at its first gap)."""
+        out = {}
+        for seed, rows in self.rows_of(dataset, strategy).items():
+            xs, ys = [], []
+            for expected, r in enumerate(rows):
+                v = metric_value(r, metric)
+                if r["round"] != expected or v is None or not np.isfinite(v):
+                    break
+                xs.append(float(r["n_labeled"]))
+                ys.append(v)
+            if xs:
+                out[seed] = (np.array(xs), np.array(ys))
+        return out
 
     def by_round(self, dataset: str, strategy: str, metric: str, *, first: int = 1) -> dict[int, dict[int, float]]:
         """{round: {seed: value}} for rounds >= ``first`` (round 0 is the shared random start)."""
@@ -155,6 +190,7 @@ def load(run_dir: str | Path, options: Mapping[str, Any] | None = None) -> Resul
     rows = read_rows(run.results)
     opts = dict(REPORT_DEFAULTS)
     order: dict[str, list[str]] = {}
+    record = None
     if run.config_file.exists():
         record = run.read_config()
         cfg = record["config"]
@@ -173,7 +209,7 @@ def load(run_dir: str | Path, options: Mapping[str, Any] | None = None) -> Resul
     for r in rows:  # a cell failed if its latest row is a failure (a retry that went on supersedes it)
         last[r.get("cell_hash", "")] = r
     failures = [r for r in last.values() if r.get("status") == "failed"]
-    return Results(rows, opts, failures, order)
+    return Results(rows, opts, failures, order, record)
 
 
 # ------------------------------------------------------------- the numbers
@@ -201,63 +237,98 @@ def table_label_count(res: Results, dataset: str) -> int | None:
     return min(finals) if finals else None
 
 
+def labels_per_sample(res: Results, dataset: str) -> float:
+    """Labels paid per labeled sample (heads labeled: 4 for M/T/A/V, GRACE Sec. 4.2), from the
+    baseline's final rounds (any strategy's without a baseline)."""
+    base = res.options.get("baseline")
+    names = [base] if base in res.strategies(dataset) else res.strategies(dataset)
+    finals = [rows[-1] for s in names for rows in res.rows_of(dataset, s).values() if rows[-1]["n_labeled"]]
+    return float(np.mean([r["labels_spent"] / r["n_labeled"] for r in finals])) if finals else 1.0
+
+
+def _fused(res: Results, dataset: str) -> list[str]:
+    return [m for m in res.metrics(dataset) if res.is_fused(m)]
+
+
+def _interval(values: Mapping[int, float]) -> dict[str, Any]:
+    """A mean +- CI dict with the per-seed values it came from."""
+    return {**mean_ci(list(values.values())).as_dict(), "per_seed": dict(values)}
+
+
 def table(res: Results, dataset: str, *, per_class: bool = False) -> dict[str, Any]:
-    """GRACE Table 1: per strategy and fused metric, mean and std over seeds at ``label_count``
-    labeled samples (the last round with at most that many when no round hits it exactly).
-    With ``per_class``: the per-class F1 scores instead (GRACE supplement Table 1)."""
+    """GRACE Table 1: per strategy and fused metric, mean and 95% CI over seeds at
+    ``label_count`` labeled samples (each seed's last round with at most that many), the
+    best mean per column, and per strategy the paired test against the baseline on the seeds
+    where both rounds have the same labeled count. With ``per_class``: the per-class F1 scores instead (GRACE supplement Table 1)."""
     L = table_label_count(res, dataset)
     fused = [m for m in res.metrics(dataset, per_class=True) if res.is_fused(m)]
     metrics = [m for m in fused if ("/" in m) == per_class]
+    base = res.options.get("baseline")
+    per_seed: dict[str, dict[str, dict[int, float]]] = {}  # strategy -> metric -> seed -> value
+    counts: dict[str, dict[int, int]] = {}  # strategy -> seed -> labeled count of the picked round
     rows = []
     for s in res.strategies(dataset, full=True):
-        picked = []
+        picked = {}
         for seed, rs in sorted(res.rows_of(dataset, s).items()):
             ok = [r for r in rs if s == FULL_DATA or L is None or r["n_labeled"] <= L]
             if ok:
-                picked.append(ok[-1])
+                picked[seed] = ok[-1]
         if not picked:
             continue
-        entry: dict[str, Any] = {"strategy": s, "labeled": float(np.mean([r["n_labeled"] for r in picked])), "seeds": len(picked), "values": {}}
+        counts[s] = {seed: r["n_labeled"] for seed, r in picked.items()}
+        entry: dict[str, Any] = {"strategy": s, "labeled": float(np.mean([r["n_labeled"] for r in picked.values()])),
+                                 "seeds": len(picked), "values": {}, "vs_baseline": {}}
         for m in metrics:
-            vals = [v for v in (metric_value(r, m) for r in picked) if v is not None and np.isfinite(v)]
-            entry["values"][m] = mean_std(vals) if vals else (None, None)
+            vals = {seed: v for seed, r in picked.items() if (v := metric_value(r, m)) is not None and np.isfinite(v)}
+            per_seed.setdefault(s, {})[m] = vals
+            entry["values"][m] = _interval(vals) if vals else None
         rows.append(entry)
+    for e in rows:
+        if e["strategy"] in (base, FULL_DATA) or base not in per_seed:
+            continue
+        same = {seed for seed, n in counts[e["strategy"]].items() if counts[base].get(seed) == n}  # pair equal budgets only
+        for m in metrics:
+            mine = {seed: v for seed, v in per_seed[e["strategy"]][m].items() if seed in same}
+            test = paired_test(mine, per_seed[base][m], lower=res.lower(m))
+            e["vs_baseline"][m] = None if test is None else test.as_dict()
     best = {}
     for m in metrics:
-        cand = [(e["values"][m][0], e["strategy"]) for e in rows if e["strategy"] != FULL_DATA and e["values"][m][0] is not None]
+        cand = [e["values"][m]["mean"] for e in rows if e["strategy"] != FULL_DATA and e["values"][m] is not None]
         if cand:
-            best[m] = (min if res.lower(m) else max)(cand)[1]
-    return {"label_count": L, "metrics": metrics, "rows": rows, "best": best}
+            top = min(cand) if res.lower(m) else max(cand)
+            best[m] = [e["strategy"] for e in rows if e["strategy"] != FULL_DATA and e["values"][m] is not None
+                       and e["values"][m]["mean"] == top]
+    return {"label_count": L, "metrics": metrics, "rows": rows, "best": best, "baseline": base}
 
 
-def savings_table(res: Results, dataset: str) -> dict[str, Any] | None:
-    """Annotation savings against the baseline's final metric, per fused metric and strategy."""
+def comparisons(res: Results, dataset: str) -> dict[str, dict[str, dict[str, Any]]]:
+    """Per fused metric (and the primary one, if it is a head's) and strategy, the baseline
+    left out: the paired tests against the baseline on AUBC and at every round, and the
+    per-seed labels saved (:func:`.stats.against_baseline`)."""
     base = res.options.get("baseline")
     if base not in res.strategies(dataset):
-        return None
-    out: dict[str, Any] = {}
-    base_rows = res.rows_of(dataset, base)
-    finals = [rows[-1] for rows in base_rows.values()]
-    per_sample = float(np.mean([r["labels_spent"] / r["n_labeled"] for r in finals]))
-    for m in [m for m in res.metrics(dataset) if res.is_fused(m)]:
-        curves = {}
-        for s in res.strategies(dataset):
-            c = res.curve(dataset, s, m)
-            if c is not None:
-                curves[s] = (c[0], c[1].mean(0))
-        if base in curves:
-            out[m] = savings(curves, base, lower=res.lower(m), labels_per_sample=per_sample)
-    return {"baseline": base, "labels_per_sample": per_sample, "metrics": out}
+        return {}
+    lps = labels_per_sample(res, dataset)
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    prim = res.primary(dataset)
+    for m in _fused(res, dataset) + ([prim] if prim and not res.is_fused(prim) else []):
+        curves = {s: c for s in res.strategies(dataset) if (c := res.seed_curves(dataset, s, m))}
+        per = against_baseline(curves, base, lower=res.lower(m), labels_per_sample=lps)
+        out[m] = {s: {"aubc": None if v["aubc"] is None else v["aubc"].as_dict(),
+                      "rounds": [{"round": r["round"], "labeled": r["labeled"], **r["test"].as_dict()} for r in v["rounds"]],
+                      "saved": v["saved"]} for s, v in per.items()}
+    return out
 
 
-def aubc_table(res: Results, dataset: str) -> dict[str, dict[str, tuple[float, float | None]]]:
-    """Area under the budget curve per strategy and fused metric: mean and std over seeds."""
-    out: dict[str, dict[str, tuple[float, float | None]]] = {}
+def aubc_table(res: Results, dataset: str) -> dict[str, dict[str, dict[str, Any]]]:
+    """Area under the budget curve per strategy and fused metric: each seed's area over its
+    rounds, then the mean and 95% CI over seeds."""
+    out: dict[str, dict[str, dict[str, Any]]] = {}
     for s in res.strategies(dataset):
-        for m in [m for m in res.metrics(dataset) if res.is_fused(m)]:
-            c = res.curve(dataset, s, m)
-            if c is not None:
-                out.setdefault(s, {})[m] = mean_std([aubc(c[0], y) for y in c[1]])
+        for m in _fused(res, dataset):
+            curves = res.seed_curves(dataset, s, m)
+            if curves:
+                out.setdefault(s, {})[m] = _interval({seed: aubc(x, y) for seed, (x, y) in curves.items()})
     return out
 
 
@@ -278,8 +349,9 @@ def query_times(res: Results, dataset: str) -> list[dict[str, Any]]:
     return out
 
 
-def pairwise(res: Results, metric: str) -> dict[str, Any] | None:
-    """BMMAL Fig. 5 over every dataset (setting) that has ``metric``."""
+def pairwise(res: Results, metric: str) -> dict[str, Any]:
+    """BMMAL Fig. 5 over every dataset (setting) that has ``metric``; ``P`` is None (with a
+    ``note``) when no paired test would rest on at least 3 seeds."""
     names: list[str] = []
     settings = []
     for d in res.datasets:
@@ -288,12 +360,228 @@ def pairwise(res: Results, metric: str) -> dict[str, Any] | None:
         if setting:
             settings.append(setting)
             names += [s for s in setting if s not in names]
-    most_seeds = max((len(v) for st in settings for per in st.values() for v in per.values()), default=0)
-    if len(names) < 2 or most_seeds < 2:
-        return None  # a paired t-test needs two strategies and two seeds
-    P = pairwise_matrix(settings, names, confidence=float(res.options["confidence"]), lower=res.lower(metric))
-    return {"metric": metric, "strategies": names, "P": P, "column_average": column_average(P), "settings": len(settings),
-            "confidence": float(res.options["confidence"])}
+    counts = paired_seed_counts(settings, names)
+    out: dict[str, Any] = {"metric": metric, "strategies": names, "settings": len(settings), "confidence": float(res.options["confidence"]),
+                           "seeds_min": min(counts, default=0), "seeds_max": max(counts, default=0),
+                           "skipped_tests": sum(c < MIN_SEEDS for c in counts), "tests": len(counts), "P": None, "column_average": None}
+    if len(names) < 2:
+        out["note"] = "it needs at least two strategies"
+    elif out["seeds_max"] < MIN_SEEDS:
+        out["note"] = f"{seed_note(out['seeds_max'])}: the paired t-tests need at least {MIN_SEEDS} seeds"
+    else:
+        P = pairwise_matrix(settings, names, confidence=out["confidence"], lower=res.lower(metric))
+        out.update(P=P, column_average=column_average(P), note=seed_note(out["seeds_min"]) if out["seeds_min"] >= MIN_SEEDS else None)
+    return out
+
+
+# ----------------------------------------------------------- protocol
+def protocol(res: Results) -> dict[str, Any]:
+    """What was run, from ``config.json`` (or, without one, from the rows): datasets with their
+    size, data seed, train pool and task model, the AL schedule, seeds, strategies with their
+    args, the metrics, baseline and the statistics used."""
+    record = res.record or {}
+    cfg = record.get("config")
+    rows_by_d = {d: [r for per in res.cells.get(d, {}).values() for rs in per.values() for r in rs] for d in res.datasets}
+    datasets = []
+    labels = [d["label"] for d in cfg["datasets"]] if cfg else res.datasets
+    for label in labels:
+        rows = rows_by_d.get(label, [])
+        entry: dict[str, Any] = {"label": label}
+        if cfg:
+            d = next(x for x in cfg["datasets"] if x["label"] == label)
+            entry.update({k: d[k] for k in ("name", "size", "data_seed", "args", "task_model", "model_args", "init", "budget", "rounds", "seeds")})
+        elif rows:
+            r0 = [r for r in rows if r["round"] == 0 and r["strategy"] != FULL_DATA]
+            r1 = [r for r in rows if r["round"] == 1]
+            entry.update({"name": rows[0].get("dataset_name", label), "init": min((r["n_labeled"] for r in r0), default=None),
+                          "budget": (min(r["n_labeled"] for r in r1) - min(r["n_labeled"] for r in r0)) if r0 and r1 else None,
+                          "rounds": max(r["round"] for r in rows), "seeds": sorted({r["seed"] for r in rows})})
+        entry["pool_size"] = rows[0].get("pool_size") if rows else None
+        entry["task_model_run"] = sorted({r["task_model"] for r in rows if r.get("task_model")})
+        entry["task_model_settings"] = next((r["task_model_settings"] for r in rows if r.get("task_model_settings")), None)
+        entry["final_labeled"] = max((r["n_labeled"] for r in rows if r["strategy"] != FULL_DATA), default=None)
+        entry["primary_metric"] = res.primary(label) if label in res.cells else None
+        entry["primary_note"] = res.primary_note(label) if label in res.cells else None
+        entry["lower_is_better"] = res.lower(entry["primary_metric"]) if entry["primary_metric"] else None
+        entry["labels_per_sample"] = labels_per_sample(res, label) if label in res.cells else None
+        datasets.append(entry)
+    if cfg:
+        strategies = [{"label": s["label"], "name": s["name"], "args": s["args"]} for s in cfg["strategies"]]
+    else:
+        strategies = [{"label": s, "name": next((r.get("strategy_name", s) for r in res.rows if r.get("strategy") == s), s), "args": None}
+                      for s in dict.fromkeys(s for d in res.datasets for s in res.strategies(d))]
+    return {"source": "config.json" if cfg else "rows", "config_hash": record.get("config_hash"),
+            "name": cfg.get("name") if cfg else None, "description": cfg.get("description") if cfg else None,
+            "full_data": cfg.get("full_data") if cfg else any(FULL_DATA in res.cells.get(d, {}) for d in res.datasets),
+            "datasets": datasets, "strategies": strategies, "baseline": res.options.get("baseline"),
+            "confidence": float(res.options["confidence"]), "ci_level": CI_LEVEL, "alpha": ALPHA,
+            "min_seeds": MIN_SEEDS, "reliable_seeds": RELIABLE_SEEDS,
+            "versions": next((r["versions"] for r in res.rows if r.get("versions")), None)}
+
+
+def _args(a: Mapping[str, Any] | None) -> str:
+    return ", ".join(f"{k}={json.dumps(v)}" for k, v in a.items()) if a else ""
+
+
+def protocol_md(p: Mapping[str, Any]) -> str:
+    md = ["\n## Protocol\n\n"]
+    if p["source"] == "config.json":
+        md.append(f"From the run's `config.json` (config `{p['name']}`, hash `{p['config_hash']}`)" + (f": {p['description']}" if p["description"] else "") + ".\n\n")
+    else:
+        md.append("No `config.json` in the run directory: the protocol below is read from the rows.\n\n")
+    header = ["dataset", "source (size, data seed, args)", "train pool", "task model (model args)", "init", "budget × rounds",
+              "labeled at end", "seeds"]
+    body = []
+    for d in p["datasets"]:
+        src = d.get("name", "?") + (f" (size {d['size']}, data seed {d['data_seed']}" + (f", {_args(d['args'])}" if d.get("args") else "") + ")"
+                                    if "size" in d else "")
+        model = ", ".join(d["task_model_run"]) or d.get("task_model") or "the dataset's default"
+        model += f" ({_args(d['model_args'])})" if d.get("model_args") else ""
+        seeds = d.get("seeds") or []
+        body.append([d["label"], src, str(d["pool_size"] if d["pool_size"] is not None else "–"), model, str(d.get("init", "–")),
+                     f"{d.get('budget', '–')} × {d.get('rounds', '–')}", str(d["final_labeled"] if d["final_labeled"] is not None else "–"),
+                     f"{', '.join(map(str, seeds))} ({len(seeds)})"])
+    md.append(_md_table(header, body))
+    strategies = ", ".join(f"`{s['label']}`" + (f" = {s['name']}" if s["name"] != s["label"] else "") + (f" ({_args(s['args'])})" if s["args"] else "")
+                           for s in p["strategies"])
+    md.append("\n- Round 0 labels a random initial pool that is the same for every strategy of a seed (and trains with the same "
+              "seed); each round then queries `budget` samples, labels them from the oracle and trains a fresh task model.\n")
+    md.append(f"- Strategies: {strategies}. Full-data reference: {'yes' if p['full_data'] else 'no'}.\n")
+    for d in p["datasets"]:
+        settings = d.get("task_model_settings")
+        md.append(f"- {d['label']}: training settings as run: " + (f"`{_args(settings)}`" if settings else
+                  "not recorded in the rows (the task model's defaults with the model args above)") + "; primary metric "
+                  + (f"`{d['primary_metric']}` ({'lower' if d['lower_is_better'] else 'higher'} is better"
+                     + (f"; {d['primary_note']}" if d["primary_note"] else "") + ")" if d["primary_metric"] else "–")
+                  + (f"; labels per sample {d['labels_per_sample']:g}" if d["labels_per_sample"] else "") + ".\n")
+    md.append(f"- Baseline: `{p['baseline']}`. Intervals: {p['ci_level']:.0%} t-intervals of the mean over seeds "
+              f"(mean ± t(0.975, n−1) · sd / √n). Tests against the baseline: two-sided paired t-test over seeds "
+              f"(scipy.stats.ttest_rel), significant at p < {p['alpha']:g}; no test below {p['min_seeds']} seeds, a warning "
+              f"below {p['reliable_seeds']}. Pairwise matrix (BMMAL Fig. 5): confidence {p['confidence']:g}.\n")
+    if p["versions"]:
+        md.append("- Software: " + ", ".join(f"{k} {v}" for k, v in p["versions"].items()) + ".\n")
+    return "".join(md)
+
+
+# ------------------------------------------------------------ summary
+def _seeds_range(ns: Sequence[int]) -> str:
+    ns = sorted(set(ns))
+    if not ns:
+        return "0 seeds"
+    return seeds_word(ns[0]) if len(ns) == 1 else f"{ns[0]}–{ns[-1]} seeds"
+
+
+def _p(p: float | None) -> str:
+    if p is None:
+        return "p n/a"
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+
+
+def _signed(v: float, digits: int = 4) -> str:
+    """``+0.0123`` / ``-0.0123``; a difference that rounds to zero reads ``+0.0000``, never ``-0.0000``."""
+    return f"{0.0 if abs(v) < 0.5 * 10 ** -digits else v:+.{digits}f}"
+
+
+def _diff(d: Mapping[str, Any], digits: int = 4) -> str:
+    if d["half_width"] is None:
+        return f"{_signed(d['mean'], digits)} (1 seed: no interval)"
+    return f"{_signed(d['mean'], digits)} (95% CI {_signed(d['low'], digits)} to {_signed(d['high'], digits)})"
+
+
+def _ci(d: Mapping[str, Any] | None, digits: int = 4) -> str:
+    """``mean ± half-width`` of an interval dict; ``mean (n=1)`` for one seed."""
+    if d is None:
+        return "–"
+    if d["half_width"] is None:
+        return f"{d['mean']:.{digits}f} (n=1)"
+    return f"{d['mean']:.{digits}f} ± {d['half_width']:.{digits}f}"
+
+
+def verdict_sentence(name: str, base: str, metric: str, lower: bool, test: Mapping[str, Any] | None) -> str:
+    """One strategy against the baseline on AUBC of ``metric``, in words, with its numbers."""
+    if test is None:
+        return f"**{name}** shares no seed with {base}: not compared."
+    v = test["verdict"]
+    numbers = (f"AUBC of {metric} ({'lower' if lower else 'higher'} is better) {test['strategy_mean']:.4f} vs {test['baseline_mean']:.4f}, "
+               f"difference {_diff(test['diff'])}")
+    if v == "untested":
+        return (f"**{name}** vs {base}: no significance claim ({test['note']}; at least {MIN_SEEDS} are needed); {numbers}.")
+    head = {"beat": f"**{name}** beat {base}", "lost": f"**{name}** lost to {base}",
+            "tied": f"**{name}** tied with {base} (no significant difference at p < {ALPHA:g})"}[v]
+    warn = f" ({test['note']})" if test["note"] else ""
+    return f"{head}: {numbers}, {_p(test['p'])}, paired t-test over {seeds_word(test['n'])}{warn}."
+
+
+def saved_sentence(base: str, metric: str, saved: Mapping[str, Any] | None) -> str:
+    """Per-seed labels saved against the baseline, in words."""
+    if saved is None:
+        return ""
+    n, k = saved["n"], saved["reached"]
+    missed = [r for r in saved["per_seed"] if not r["reached"]]
+    if k == 0:
+        return f"It never reached {base}'s final {metric} on any of the {seeds_word(n)} (no labels saved)."
+    s, lab, pct = saved["samples_saved"], saved["labels_saved"], saved["percent_saved"]
+    if s["half_width"] is None:
+        amount = f"{s['mean']:.1f} samples ({lab['mean']:.0f} labels, {pct['mean']:.1f}%)"
+    else:
+        amount = (f"{s['mean']:.1f} ± {s['half_width']:.1f} samples ({lab['mean']:.0f} ± {lab['half_width']:.0f} labels, "
+                  f"{pct['mean']:.1f} ± {pct['half_width']:.1f}%), mean ± 95% CI")
+    text = f"Labels saved to reach {base}'s final {metric} on the same seed: {amount} over the {k} of {seeds_word(n)} that reached it"
+    if missed:
+        which = f"{seeds_word(len(missed))} ({', '.join(str(r['seed']) for r in missed)})"
+        bound = max(r["saved_at_most"] for r in missed)
+        text += (f"; on {which} it did not reach it within its budget (it would need more labels than the baseline; left out of the mean)"
+                 if bound <= 0 else
+                 f"; on {which} it did not reach it before its curve ended (saved fewer than {bound:g} samples there; left out of the mean)")
+    return text + "."
+
+
+def summary(res: Results, comps: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> dict[str, Any]:
+    """Per dataset, on the primary metric: each strategy's verdict against the baseline on
+    AUBC, its labels saved, the sentences, and a closing line."""
+    base = res.options.get("baseline")
+    out: dict[str, Any] = {}
+    for d in res.datasets:
+        m = res.primary(d)
+        entry: dict[str, Any] = {"metric": m, "baseline": base, "strategies": [], "lines": []}
+        out[d] = entry
+        if m is None:
+            entry["conclusion"] = "No metric to compare."
+            continue
+        if base not in res.strategies(d):
+            entry["conclusion"] = (f"The baseline `{base}` has no results on this dataset: no comparison "
+                                   "(choose another with `mmal report --baseline`).")
+            continue
+        per = comps.get(d, {}).get(m, {})
+        if not per:
+            entry["conclusion"] = f"Only {base} ran: nothing to compare."
+            continue
+        for s, c in per.items():
+            test = c["aubc"]
+            line = verdict_sentence(s, base, m, res.lower(m), test)
+            said = saved_sentence(base, m, c["saved"])
+            entry["strategies"].append({"strategy": s, "verdict": test["verdict"] if test else None, "aubc": test, "saved": c["saved"]})
+            entry["lines"].append(f"{line} {said}".rstrip())
+        tested = [e for e in entry["strategies"] if e["verdict"] not in (None, "untested")]
+        ns = _seeds_range([e["aubc"]["n"] for e in entry["strategies"] if e["aubc"]])
+        beat = [e["strategy"] for e in tested if e["verdict"] == "beat"]
+        lost = [e["strategy"] for e in tested if e["verdict"] == "lost"]
+        if not tested:
+            entry["conclusion"] = f"No significance claim against {base}: {ns} (at least {MIN_SEEDS} are needed)."
+        elif beat:
+            entry["conclusion"] = f"Beat {base} at p < {ALPHA:g} on AUBC of {m}: {', '.join(beat)} (over {ns})."
+        else:
+            entry["conclusion"] = f"No strategy beat {base} at p < {ALPHA:g} over {ns} (AUBC of {m})."
+        if lost:
+            entry["conclusion"] += f" Lost to {base}: {', '.join(lost)}."
+    return out
+
+
+def summary_md(summ: Mapping[str, Any]) -> str:
+    md = ["\n## Summary\n"]
+    for d, e in summ.items():
+        md.append(f"\n### {d}\n\n" + "".join(f"- {line}\n" for line in e["lines"]) + ("\n" if e["lines"] else "") + f"**{e['conclusion']}**\n")
+    return "".join(md)
 
 
 # ------------------------------------------------------------------ output
@@ -311,24 +599,45 @@ def _csv(header: Sequence[str], body: Sequence[Sequence[Any]]) -> str:
     return buf.getvalue()
 
 
-def _pm(mean: float | None, std: float | None, digits: int = 4) -> str:
-    if mean is None:
-        return "–"
-    return f"{mean:.{digits}f} ± {std:.{digits}f}" if std is not None else f"{mean:.{digits}f} (n=1)"
+MARK_BETTER, MARK_WORSE = "*", "†"
+
+
+def mark(test: Mapping[str, Any] | None) -> str:
+    """`` *`` significantly better than the baseline, `` †`` significantly worse, else nothing
+    (after a space, so that Markdown never reads the star as emphasis)."""
+    m = {"beat": MARK_BETTER, "lost": MARK_WORSE}.get(test["verdict"], "") if test else ""
+    return f" {m}" if m else ""
+
+
+def marks_legend(tests: Sequence[Mapping[str, Any]], base: str) -> str:
+    """The line saying what the marks mean and how many seeds they rest on."""
+    if not tests:
+        return ""
+    ns = [t["n"] for t in tests]
+    if max(ns) < MIN_SEEDS:
+        return f" No significance marks: n/a: {_seeds_range(ns)} (a test against {base} needs at least {MIN_SEEDS})."
+    warn = f"; few seeds: p-values are unreliable below {RELIABLE_SEEDS}" if min(ns) < RELIABLE_SEEDS else ""
+    return (f" {MARK_BETTER} better / {MARK_WORSE} worse than {base} at p < {ALPHA:g}: two-sided paired t-test over "
+            f"{_seeds_range(ns)} (scipy.stats.ttest_rel){warn}.")
 
 
 def _table_files(res: Results, t: Mapping[str, Any]) -> tuple[list[str], list[list[str]], list[str], list[list[Any]]]:
     header = ["strategy", "labeled", "seeds"] + t["metrics"]
     body, cbody = [], []
     for e in t["rows"]:
-        cells = []
+        cells, crow = [], []
         for m in t["metrics"]:
-            c = _pm(*e["values"][m])
-            cells.append(f"**{c}**" if t["best"].get(m) == e["strategy"] else c)
+            v = e["values"][m]
+            c = _ci(v)
+            c = f"**{c}**" if e["strategy"] in t["best"].get(m, []) else c
+            test = e["vs_baseline"].get(m)
+            cells.append(c + mark(test))
+            crow += [None, None, None, None] if v is None else [v["mean"], v["sd"], v["half_width"], v["n"]]
+            crow += [None if not test else test["p"]]
         label = "Full data" if e["strategy"] == FULL_DATA else e["strategy"]
         body.append([label, f"{e['labeled']:.0f}", str(e["seeds"])] + cells)
-        cbody.append([e["strategy"], e["labeled"], e["seeds"]] + [x for m in t["metrics"] for x in e["values"][m]])
-    cheader = ["strategy", "labeled", "seeds"] + [f"{m}_{k}" for m in t["metrics"] for k in ("mean", "std")]
+        cbody.append([e["strategy"], e["labeled"], e["seeds"]] + crow)
+    cheader = ["strategy", "labeled", "seeds"] + [f"{m}_{k}" for m in t["metrics"] for k in ("mean", "std", "ci95_half_width", "n", "p_vs_baseline")]
     return header, body, cheader, cbody
 
 
@@ -346,17 +655,21 @@ def write_report(run_dir: str | Path, options: Mapping[str, Any] | None = None, 
     out = Path(run_dir) / "report"
     out.mkdir(parents=True, exist_ok=True)
     files: list[Path] = []
-    numbers: dict[str, Any] = {"options": res.options, "datasets": {}, "pairwise": {}, "failures": []}
-    md = [f"# Benchmark report: {Path(run_dir).resolve().name}\n"]
+    base = res.options.get("baseline")
+    comps = {d: comparisons(res, d) for d in res.datasets}
+    prot, summ = protocol(res), summary(res, comps)
+    numbers: dict[str, Any] = {"options": res.options, "protocol": prot, "summary": summ, "datasets": {}, "pairwise": {}, "failures": []}
+    md = [f"# Benchmark report: {Path(run_dir).resolve().name}\n", protocol_md(prot), summary_md(summ)]
 
     def text(name: str, content: str) -> None:
         path = out / name
         atomic_write_text(path, content)
         files.append(path)
 
+    text("summary.md", summary_md(summ).lstrip("\n"))
     for d in res.datasets:
         ds = slug(d)
-        nums: dict[str, Any] = {}
+        nums: dict[str, Any] = {"vs_baseline": comps[d]}
         md.append(f"\n## {d}\n")
         # Table 1 (and the per-class F1 table of GRACE supplement Table 1, when there is one)
         for per_class, suffix in ((False, ""), (True, "_per_class")):
@@ -369,11 +682,13 @@ def write_report(run_dir: str | Path, options: Mapping[str, Any] | None = None, 
             text(f"table_{ds}{suffix}.csv", _csv(cheader, cbody))
             arrows = ", ".join(f"{m} {'↓' if res.lower(m) else '↑'}" for m in t["metrics"])
             what = "Per-class F1" if per_class else "Metrics"
-            md.append(f"\n{what} at {t['label_count']} labeled samples, mean ± std over seeds ({arrows}; best in bold).\n\n")
+            tests = [x for e in t["rows"] for x in e["vs_baseline"].values() if x]
+            md.append(f"\n{what} at {t['label_count']} labeled samples ({arrows}): mean ± half-width of the 95% t-interval over "
+                      f"seeds (n=1: one seed, no interval). Bold: best mean per column (full data excluded).{marks_legend(tests, base)}\n\n")
             md.append(_md_table(header, body))
         # learning curves, one figure per metric
         full = res.rows_of(d, FULL_DATA)
-        md.append("\n### Learning curves\n\n")
+        md.append("\n### Learning curves\n\nMean over seeds; the band is the 95% t-interval of the mean (none for one seed).\n\n")
         prim = res.primary(d)
         for m in [m for m in res.metrics(d) if res.is_fused(m) or res.base(m) == prim]:
             curves = {s: c for s in res.strategies(d) if (c := res.curve(d, s, m)) is not None}
@@ -402,33 +717,19 @@ def write_report(run_dir: str | Path, options: Mapping[str, Any] | None = None, 
                 files += paths
                 nums[field_name] = {s: {m: c[1].mean(0).tolist() for m, c in mods.items()} for s, mods in per.items()}
                 md.append(f"\n### Modality contribution ({what})\n\n![contribution]({paths[0].name})\n")
+        # round by round against the baseline (primary metric)
+        if prim in comps[d] and comps[d][prim]:
+            md.append(_rounds_md(res, d, prim, comps[d][prim], text))
         # savings
-        sv = savings_table(res, d)
-        if sv:
-            nums["savings"] = sv
-            sheader = ["metric", "strategy", "target", "samples needed", "samples saved", "labels saved", "% saved"]
-            sbody = []
-            for m, per in sv["metrics"].items():
-                for s, v in per.items():
-                    sbody.append([m, s, fmt(v["target"]), fmt(v["samples_needed"], 1) if v["samples_needed"] is not None else "not reached",
-                                  fmt(v["samples_saved"], 1), fmt(v["labels_saved"], 1), fmt(v["percent_saved"], 1)])
-            text(f"savings_{ds}.md", _md_table(sheader, sbody))
-            text(f"savings_{ds}.csv", _csv(["metric", "strategy", "target", "samples_needed", "samples_saved", "labels_saved", "percent_saved"],
-                                           [[m, s, v["target"], v["samples_needed"], v["samples_saved"], v["labels_saved"], v["percent_saved"]]
-                                            for m, per in sv["metrics"].items() for s, v in per.items()]))
-            md.append(f"\n### Annotation savings against {sv['baseline']}'s final metric\n\n"
-                      f"Labels per sample: {sv['labels_per_sample']:g} (heads labeled). Samples needed are interpolated between rounds.\n\n")
-            md.append(_md_table(sheader, sbody))
+        if comps[d]:
+            nums["savings"] = {"baseline": base, "labels_per_sample": labels_per_sample(res, d),
+                               "metrics": {m: {s: c["saved"] for s, c in per.items()} for m, per in comps[d].items()}}
+            md.append(_savings_md(res, d, nums["savings"], text))
         # AUBC
         au = aubc_table(res, d)
         if au:
             nums["aubc"] = au
-            ms = [m for m in res.metrics(d) if res.is_fused(m)]
-            text(f"aubc_{ds}.csv", _csv(["strategy"] + [f"{m}_{k}" for m in ms for k in ("mean", "std")],
-                                        [[s] + [x for m in ms for x in per.get(m, (None, None))] for s, per in au.items()]))
-            abody = [[s] + [_pm(*per.get(m, (None, None))) for m in ms] for s, per in au.items()]
-            text(f"aubc_{ds}.md", _md_table(["strategy"] + ms, abody))
-            md.append("\n### Area under the budget curve (normalized by the labeled range)\n\n" + _md_table(["strategy"] + ms, abody))
+            md.append(_aubc_md(res, d, au, comps[d], text))
         # query time
         qt = query_times(res, d)
         nums["query_time"] = qt
@@ -447,21 +748,27 @@ def write_report(run_dir: str | Path, options: Mapping[str, Any] | None = None, 
                   if m in prims or (not res.is_fused(m) and res.base(m) in prims)]
     for m in pw_metrics:
         pw = pairwise(res, m)
-        if pw is None:
-            md.append(f"\n## Pairwise comparison: {m}\n\nNot computed: it needs at least two strategies and two seeds.\n")
+        numbers["pairwise"][m] = {**pw, "P": None if pw["P"] is None else pw["P"].tolist(),
+                                  "column_average": None if pw["P"] is None else pw["column_average"].tolist()}
+        if pw["P"] is None:
+            md.append(f"\n## Pairwise comparison: {m}\n\nNot computed: {pw['note']}.\n")
             continue
-        numbers["pairwise"][m] = {**pw, "P": pw["P"].tolist(), "column_average": pw["column_average"].tolist()}
         names = pw["strategies"]
         pbody = [[a] + [fmt(v, 2) for v in pw["P"][i]] for i, a in enumerate(names)] + [["column mean"] + [fmt(v, 2) for v in pw["column_average"]]]
         text(f"pairwise_{slug(m)}.md", _md_table(["i beats j"] + names, pbody))
         text(f"pairwise_{slug(m)}.csv", _csv(["strategy"] + names, [[a] + list(pw["P"][i]) for i, a in enumerate(names)] + [["column_mean"] + list(pw["column_average"])]))
+        seeds = _seeds_range([pw["seeds_min"], pw["seeds_max"]])
         paths = plots.pairwise_heatmap(pw["P"], pw["column_average"], names, out / f"pairwise_{slug(m)}",
-                                       title=f"{m}: times i beats j (paired t-test, {pw['confidence']:g} confidence)", n_settings=pw["settings"],
-                                       formats=("png",))
+                                       title=f"{m}: times i beats j (paired t-test over {seeds}, {pw['confidence']:g} confidence)",
+                                       n_settings=pw["settings"], formats=("png",))
         files += paths
+        skipped = (f" {pw['skipped_tests']} of {pw['tests']} paired comparisons had fewer than {MIN_SEEDS} common seeds and were not tested."
+                   if pw["skipped_tests"] else "")
+        warn = f" {pw['note'][0].upper()}{pw['note'][1:]}." if pw["note"] else ""
         md.append(f"\n## Pairwise comparison: {m}\n\nP[i, j] counts the settings in which strategy i significantly beats j "
                   f"(two-sided paired t-test over seeds per round, confidence {pw['confidence']:g}, each round 1/L); "
-                  f"{pw['settings']} setting(s).\n\n![pairwise]({paths[0].name})\n\n" + _md_table(["i beats j"] + names, pbody))
+                  f"{pw['settings']} setting(s); each test rests on {seeds}.{warn}{skipped}\n\n![pairwise]({paths[0].name})\n\n"
+                  + _md_table(["i beats j"] + names, pbody))
 
     if res.failures:
         numbers["failures"] = [{k: f.get(k) for k in ("cell", "round", "error", "traceback")} for f in res.failures]
@@ -475,6 +782,77 @@ def write_report(run_dir: str | Path, options: Mapping[str, Any] | None = None, 
     markdown = "".join(md)
     text("report.md", markdown)
     return Report(out, files, numbers, markdown)
+
+
+def _rounds_md(res: Results, d: str, m: str, per: Mapping[str, Mapping[str, Any]], text: Any) -> str:
+    """The paired test against the baseline at every round >= 1, one row per strategy."""
+    base = res.options.get("baseline")
+    counts = sorted({r["round"]: r["labeled"] for c in per.values() for r in c["rounds"]}.items())
+    header = ["strategy"] + [f"{lab:g} labeled" for _, lab in counts]
+    body, cbody, tests = [], [], []
+    for s, c in per.items():
+        by = {r["round"]: r for r in c["rounds"]}
+        cells = []
+        for rnd, _ in counts:
+            r = by.get(rnd)
+            if r is None:
+                cells.append("–")
+                continue
+            tests.append(r)
+            cells.append(f"{_signed(r['diff']['mean'])} ({_p(r['p']) if r['p'] is not None else 'n/a'}){mark(r)}")
+            cbody.append([s, rnd, r["labeled"], r["n"], r["diff"]["mean"], r["diff"]["low"], r["diff"]["high"], r["p"], r["verdict"]])
+        body.append([s] + cells)
+    ds = slug(d)
+    text(f"rounds_{ds}.md", _md_table(header, body))
+    text(f"rounds_{ds}.csv", _csv(["strategy", "round", "labeled", "seeds", "diff_mean", "diff_ci95_low", "diff_ci95_high", "p", "verdict"], cbody))
+    return (f"\n### Against {base}, round by round ({m})\n\nMean paired difference strategy − {base} of {m} over seeds "
+            f"({'lower' if res.lower(m) else 'higher'} is better), and its p-value; round 0 is the shared random start."
+            f"{marks_legend(tests, base)}\n\n" + _md_table(header, body))
+
+
+def _savings_md(res: Results, d: str, sv: Mapping[str, Any], text: Any) -> str:
+    base = sv["baseline"]
+    header = ["metric", "strategy", "reached", "samples saved", "labels saved", "% saved", "samples needed per seed"]
+    body, cbody = [], []
+    for m, per in sv["metrics"].items():
+        for s, v in per.items():
+            if v is None:
+                continue
+            seeds = ", ".join(f"{r['seed']}: " + (f"{r['samples_needed']:.1f}" if r["reached"] else "not reached") for r in v["per_seed"])
+            body.append([m, s, f"{v['reached']} of {v['n']}", _ci(v["samples_saved"], 1), _ci(v["labels_saved"], 1), _ci(v["percent_saved"], 1), seeds])
+            cbody += [[m, s, r["seed"], r["target"], r["baseline_samples"], r["samples_needed"], r["samples_saved"], r["labels_saved"],
+                       r["percent_saved"], r["reached"], r["saved_at_most"]] for r in v["per_seed"]]
+    ds = slug(d)
+    text(f"savings_{ds}.md", _md_table(header, body))
+    text(f"savings_{ds}.csv", _csv(["metric", "strategy", "seed", "target", "baseline_samples", "samples_needed", "samples_saved",
+                                    "labels_saved", "percent_saved", "reached", "saved_at_most"], cbody))
+    return (f"\n### Annotation savings against {base}, per seed\n\nFor each seed, the target is {base}'s final value on that seed; "
+            f"samples needed is where the strategy's curve of the same seed first reaches it, linearly interpolated between rounds; "
+            f"saved = {base}'s final labeled count − needed. Labels = samples × {sv['labels_per_sample']:g} (heads labeled per sample). "
+            f"Mean ± half-width of the 95% t-interval over the seeds that reached the target; a seed that never reached it is "
+            f"counted as not reached (it would need more labels than {base}) and left out of the mean. {base} itself is not compared.\n\n"
+            + _md_table(header, body))
+
+
+def _aubc_md(res: Results, d: str, au: Mapping[str, Any], comps: Mapping[str, Any], text: Any) -> str:
+    base = res.options.get("baseline")
+    ms = _fused(res, d)
+    body, tests = [], []
+    for s, per in au.items():
+        cells = []
+        for m in ms:
+            test = (comps.get(m, {}).get(s) or {}).get("aubc")
+            tests += [test] if test else []
+            cells.append(_ci(per.get(m)) + mark(test))
+        body.append([s] + cells)
+    ds = slug(d)
+    text(f"aubc_{ds}.csv", _csv(["strategy"] + [f"{m}_{k}" for m in ms for k in ("mean", "std", "ci95_half_width", "n", "p_vs_baseline")],
+                                [[s] + [x for m in ms for x in ([per[m]["mean"], per[m]["sd"], per[m]["half_width"], per[m]["n"]] if m in per else [None] * 4)
+                                        + [((comps.get(m, {}).get(s) or {}).get("aubc") or {}).get("p")]] for s, per in au.items()]))
+    text(f"aubc_{ds}.md", _md_table(["strategy"] + ms, body))
+    return ("\n### Area under the budget curve (normalized by the labeled range)\n\nEach seed's trapezoid area of the metric over "
+            "its labeled counts divided by the labeled range; mean ± half-width of the 95% t-interval over seeds."
+            f"{marks_legend(tests, base)}\n\n" + _md_table(["strategy"] + ms, body))
 
 
 def _contribution_curves(res: Results, dataset: str, field_name: str) -> dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]:
