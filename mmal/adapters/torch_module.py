@@ -3,8 +3,10 @@
 ``TorchModel(net, encoders={modality: layer name}, heads={"M": layer name, modality: layer name})``
 wraps your network without changing it. The names are those of ``net.named_modules()``:
 
-* ``encoders[k]`` - the last layer of modality ``k``'s encoder: its output is the feature
-  ``f_k [B, d_k]``. An ``nn.Linear`` there is the gradient layer ``"enc:k"`` (GRACE's ``W_k``).
+* ``encoders[k]`` - the module whose output is modality ``k``'s feature ``f_k [B, d_k]`` (the
+  encoder, or its last layer). The gradient layer ``"enc:k"`` (GRACE's ``W_k``) is that module
+  if it is an ``nn.Linear``, else the last ``nn.Linear`` inside it (definition order: exact for
+  an ``nn.Sequential``), e.g. the ``Linear`` of ``Sequential(..., Linear, ReLU)``.
 * ``heads["M"]`` - the fused head's last ``nn.Linear`` (its output: logits ``[B, C]``, or
   ``[B, 1]`` for regression; its input: the fused feature) = layer ``"head:M"`` (BADGE, BMMAL);
   ``heads[k]`` - modality ``k``'s unimodal head (layer ``"head:k"``; the head is named ``k``).
@@ -64,10 +66,10 @@ class HookedNet(nn.Module):
     absent) -> NetOutput`` through forward hooks, and ``grad_layers()``."""
 
     def __init__(self, net: nn.Module, encoders: dict[str, nn.Module], heads: dict[str, nn.Module],
-                 fuse: nn.Module | None, inputs: list[str], forward: Forward | None, names: dict[str, str]) -> None:
+                 layers: dict[str, nn.Linear], inputs: list[str], forward: Forward | None, names: dict[str, str]) -> None:
         super().__init__()
         self.net = net
-        self.encoders, self.heads, self.fuse = encoders, heads, fuse  # plain dicts: no second registration
+        self.encoders, self.heads, self.layers = encoders, heads, layers  # plain dicts: no second registration
         self.inputs, self.call, self.names = inputs, forward, names
         self.width: int | None = None  # the head output width the task asks for (set by TorchModel)
 
@@ -125,11 +127,7 @@ class HookedNet(nn.Module):
                                  f"task needs [batch, {self.width}] (classes, or 1 for regression)")
 
     def grad_layers(self) -> dict[str, nn.Linear]:
-        layers = {f"enc:{m}": mod for m, mod in self.encoders.items() if isinstance(mod, nn.Linear)}
-        layers.update({f"head:{h}": mod for h, mod in self.heads.items()})
-        if self.fuse is not None:
-            layers[f"fuse:{MAIN_HEAD}"] = self.fuse
-        return layers
+        return dict(self.layers)
 
 
 class TorchModel(TorchTaskModel):
@@ -172,12 +170,16 @@ class TorchModel(TorchTaskModel):
             if not isinstance(mod, nn.Linear):
                 raise ValueError(f"heads[{h!r}]={heads[h]!r} is a {type(mod).__name__}; name the head's last nn.Linear "
                                  "(its output is the head's logits)")
-        fz = None
+        layers = {f"head:{h}": mod for h, mod in hd.items()}
+        for m, mod in enc.items():
+            last = mod if isinstance(mod, nn.Linear) else ([x for x in mod.modules() if isinstance(x, nn.Linear)] or [None])[-1]
+            if last is not None:
+                layers[f"enc:{m}"] = last
         if fuse is not None:
             fz = _module(net, fuse, "fuse")
             if not isinstance(fz, nn.Linear):
                 raise ValueError(f"fuse={fuse!r} is a {type(fz).__name__}; name the fused head's first nn.Linear")
-            names[f"fuse:{MAIN_HEAD}"] = fuse
+            layers[f"fuse:{MAIN_HEAD}"], names[f"fuse:{MAIN_HEAD}"] = fz, fuse
         order = list(enc) if inputs is None else [str(m) for m in inputs]
         if inputs is not None and (not order or len(set(order)) != len(order)):
             raise ValueError(f"TorchModel: inputs={list(inputs)} must list the modalities net(...) takes, each once")
@@ -185,7 +187,7 @@ class TorchModel(TorchTaskModel):
             raise TypeError("TorchModel: forward must be a callable forward(net, batch)")
         if loss is not None and not callable(loss):
             raise TypeError("TorchModel: loss must be a callable loss(outputs, targets) -> scalar tensor")
-        self.net_ = HookedNet(net, enc, hd, fz, order, forward, names)
+        self.net_ = HookedNet(net, enc, hd, layers, order, forward, names)
         self.loss = loss
         self.read = sorted(set(order) | set(enc))  # the modalities a batch carries
         self.unimodal_heads = {m: m for m in hd if m != MAIN_HEAD}
