@@ -133,6 +133,11 @@ def test_fit_uses_a_seeded_clone_and_the_adapter_runs_in_run_loop():
     assert [r.n_labeled for r in records] == [12, 17, 22]
 
 
+@pytest.mark.parametrize("name", ["badge", "modal-margin"])
+def test_conformance_kit_through_the_adapter(name):
+    mmal.check_strategy(name, model_factory=lambda: SklearnModel(LogisticRegression()))
+
+
 def test_classes_the_estimator_never_saw_get_probability_zero_and_labels_map():
     X, y, pool = data(classes=3)
     seen = y[:20] != 2

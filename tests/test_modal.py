@@ -141,9 +141,12 @@ def test_patch_modal_widens_the_shim_to_every_learner_and_back():
             plain.teach(X[13:14], y[13:14])
 
 
-def test_module_example_runs():
-    result = doctest.testmod(mc)
-    assert result.attempted >= 8 and result.failed == 0
+def test_module_examples_run():
+    from mmal.compat import modal_strategy
+
+    for module, least in ((mc, 8), (modal_strategy, 3)):
+        result = doctest.testmod(module)
+        assert result.attempted >= least and result.failed == 0, module.__name__
 
 
 # ---------------------------------------------------------------- mmal strategy in modAL

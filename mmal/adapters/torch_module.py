@@ -8,10 +8,10 @@ wraps your network without changing it. The names are those of ``net.named_modul
   if it is an ``nn.Linear``, else the last ``nn.Linear`` inside it (definition order: exact for
   an ``nn.Sequential``), e.g. the ``Linear`` of ``Sequential(..., Linear, ReLU)``.
 * ``heads["M"]`` - the fused head's last ``nn.Linear`` (its output: logits ``[B, C]``, or
-  ``[B, 1]`` for regression; its input: the fused feature) = layer ``"head:M"`` (BADGE, BMMAL);
+  ``[B, 1]`` for regression; its input: the fused feature) = layer ``"head:M"``;
   ``heads[k]`` - modality ``k``'s unimodal head (layer ``"head:k"``; the head is named ``k``).
 * ``fuse`` (optional) - the first linear layer of an MLP fused head, reading ``[f_1, ..., f_M]``
-  (layer ``"fuse:M"``; BMMAL uses it when the fused head is not one linear layer).
+  (layer ``"fuse:M"``, for strategies that need the layer reading the concatenation).
 
 Forward hooks on those layers, put in place for one forward pass at a time, record what the
 capabilities need; ``net`` is called as ``net(x_1, ..., x_M)`` with one float32 tensor per
