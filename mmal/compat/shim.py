@@ -46,7 +46,12 @@ def _accepts(check: Callable[..., Any], arg: str) -> bool:
 
 def holds_mmal(obj: Any) -> bool:
     """Whether a modAL learner or committee uses an mmal query strategy or estimator."""
-    parts = (getattr(obj, "query_strategy", None), getattr(obj, "estimator", None))
+    if obj is None:
+        return False
+    try:
+        parts = (getattr(obj, "query_strategy", None), getattr(obj, "estimator", None))
+    except Exception:  # a caller's object whose attribute lookup fails is not a learner
+        return False
     return any(getattr(type(p), MMAL_ADAPTER, False) for p in parts)
 
 
