@@ -25,6 +25,7 @@ from .rng import derive_rng, derive_seed
 from .strategy import Selection, Strategy
 from .testing import check_strategy
 from .bench import run_bench  # noqa: E402  (after the core it builds on)
+from . import adapters  # noqa: E402  (TorchModel, SklearnModel: imported on first use)
 
 try:
     __version__ = _metadata.version("multimodal-al")
@@ -36,4 +37,5 @@ __all__ = [
     "PluginError", "Pool", "PoolError", "RankOne", "Registry", "RoundRecord", "Selection", "SimulatedOracle",
     "Strategy", "Task", "TaskModel", "UnknownNameError", "check_strategy", "datasets", "derive_rng", "derive_seed",
     "hookimpl", "hookspec", "run_bench", "run_loop", "strategies", "task_models", "__version__",
+    "adapters",
 ]

@@ -1,6 +1,7 @@
-"""modAL interop (mmal.compat.modal, issue 8): modAL ActiveLearner loops with mmal strategies
-on a multimodal pool, the scikit-learn compatibility shim, MMALEstimator's sklearn contract,
-and modAL query functions as mmal strategies (conformance kit, run_loop, `mmal bench`)."""
+"""modAL interop (mmal.compat, issues 8 and 17): modAL ActiveLearner loops with mmal strategies
+on a multimodal pool (X = positions), the scoped scikit-learn shim, MMALEstimator's sklearn
+contract, and modAL query functions as mmal strategies (conformance kit, run_loop, `mmal bench`).
+Feature-row learners are tested in tests/test_adapters_modal.py."""
 
 import doctest
 import importlib
@@ -9,7 +10,6 @@ import json
 import os
 import subprocess
 import sys
-import warnings
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -28,22 +28,12 @@ import mmal.builtin.modal  # noqa: F401  (importing the plugin must not patch mo
 from mmal.compat import modal as mc
 from mmal.testing import check_strategy
 
-# the one-time "call patch_modal()" warning is tested on its own; elsewhere it is noise
-pytestmark = pytest.mark.filterwarnings("ignore:modAL's ActiveLearner.fit / teach pass force_all_finite")
-
 LEARNERS = importlib.import_module("modAL.models.learners")
-SHIMMED_AT_IMPORT = hasattr(LEARNERS.check_X_y, "__mmal_shim_of__")
 SKLEARN_REMOVED_FORCE_ALL_FINITE = "force_all_finite" not in inspect.signature(sklearn.utils.check_X_y).parameters
 
 
 def linear():
     return mmal.task_models.get("linear")
-
-
-@pytest.fixture
-def patched():
-    with mc.modal_compat() as active:
-        yield active
 
 
 def toy(task="classification", seed=0):
@@ -81,74 +71,87 @@ class AnyEstimator(BaseEstimator):
 
 
 # ---------------------------------------------------------------- the scikit-learn shim
-def test_import_does_not_patch_modal():
-    assert not SHIMMED_AT_IMPORT, "import mmal / mmal.compat.modal / the plugin must not patch modAL"
+def test_importing_mmal_changes_nothing_in_modal():
+    code = ("import mmal, mmal.compat.modal, mmal.builtin.modal, mmal.adapters, sys; "
+            "assert 'modAL' not in sys.modules, 'import mmal must not import modAL'; "
+            "import modAL.models.learners as L; assert not hasattr(L.check_X_y, '__mmal_shim_of__'), 'patched at import'")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
 
 
-def test_shim_fixes_teach_idempotent_and_reversible():
-    mc.unpatch_modal()
-    original = LEARNERS.check_X_y
+def _xy(n=30):
     rng = np.random.default_rng(0)
-    X, y = rng.normal(size=(30, 3)), rng.integers(0, 2, 30)
-    learner = ActiveLearner(LogisticRegression(), X_training=X[:10], y_training=y[:10])
-    if SKLEARN_REMOVED_FORCE_ALL_FINITE:
+    return rng.normal(size=(n, 3)), rng.integers(0, 2, n)
+
+
+def test_scoped_shim_serves_learners_that_hold_mmal_and_no_other():
+    from modAL.models import Committee
+
+    X, y = _xy()
+    query = mc.as_query_strategy("random", seed=0)  # building an mmal adapter puts the scoped shim in place
+    mc.unpatch_modal()  # not widened to every learner
+    assert hasattr(LEARNERS.check_X_y, "__mmal_shim_of__")
+    assert sklearn.utils.check_X_y is sklearn.utils.validation.check_X_y  # scikit-learn itself untouched
+    mine = ActiveLearner(LogisticRegression(), query, X_training=X[:10], y_training=y[:10])
+    plain = ActiveLearner(LogisticRegression(), X_training=X[:10], y_training=y[:10])
+    mine.teach(X[10:12], y[10:12])  # no patch called: works
+    assert len(mine.X_training) == 12
+    if SKLEARN_REMOVED_FORCE_ALL_FINITE:  # a learner without mmal behaves exactly as without mmal
         with pytest.raises(TypeError, match="force_all_finite"):
-            learner.teach(X[10:12], y[10:12])
+            plain.teach(X[10:12], y[10:12])
     else:
         print("this scikit-learn still accepts force_all_finite: modAL's teach works unpatched")
-    assert mc.patch_modal() is True
-    shim = LEARNERS.check_X_y
-    assert mc.patch_modal() is True and LEARNERS.check_X_y is shim  # idempotent
-    assert sklearn.utils.check_X_y is sklearn.utils.validation.check_X_y is original  # sklearn untouched
-    learner.teach(X[10:12], y[10:12])
-    assert len(learner.X_training) == 12
-    # the flag's meaning is passed on: NaN refused by default, accepted with force_all_finite=False
+    # the flag keeps its meaning: NaN refused by default, accepted with force_all_finite=False
     Xn = X[12:14].copy()
     Xn[0, 0] = np.nan
     with pytest.raises(ValueError, match="NaN"):
-        learner.teach(Xn, y[12:14])
-    lenient = ActiveLearner(AnyEstimator(), force_all_finite=False)  # (modAL hands X_training's fit the flag too)
+        mine.teach(Xn, y[12:14])
+    lenient = ActiveLearner(AnyEstimator(), query, force_all_finite=False)
     lenient.teach(Xn, y[12:14])
     assert len(lenient.X_training) == 2
-    mc.unpatch_modal()
-    assert LEARNERS.check_X_y is original
-    mc.unpatch_modal()  # a no-op when not patched
-    assert LEARNERS.check_X_y is original
-    with mc.modal_compat() as active:
-        assert active and LEARNERS.check_X_y is not original
-    assert LEARNERS.check_X_y is original
+    # a committee with an mmal query strategy: its plain members are taught through it
+    members = [ActiveLearner(LogisticRegression(C=c), X_training=X[:10], y_training=y[:10]) for c in (0.5, 2.0)]
+    committee = Committee(members, query_strategy=mc.as_query_strategy("coreset", seed=0))
+    idx, rows = committee.query(X[10:], n_instances=3)
+    committee.teach(rows, y[10:][idx])
+    assert all(len(m.X_training) == 13 for m in members)
+    if SKLEARN_REMOVED_FORCE_ALL_FINITE:
+        with pytest.raises(TypeError, match="force_all_finite"):
+            members[0].teach(X[20:21], y[20:21])  # taught directly, a member holds nothing of mmal's
 
 
-def test_fit_under_unpatched_modal_warns_once(monkeypatch):
-    mc.unpatch_modal()
-    monkeypatch.setattr(mc, "_warned_unpatched", False)
-    ds = toy()
-    est = mc.MMALEstimator("linear", ds.train)
-    X = mc.pool_X(ds.train, np.arange(10))
-    if not SKLEARN_REMOVED_FORCE_ALL_FINITE:
-        print("no warning expected: this scikit-learn accepts force_all_finite")
-        return
-    with pytest.warns(UserWarning, match="patch_modal"):
-        est.fit(X, labels_of(ds, X))
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        est.fit(X, labels_of(ds, X))  # once per process
-        monkeypatch.setattr(mc, "_warned_unpatched", False)
-        with mc.modal_compat():
-            est.fit(X, labels_of(ds, X))  # patched: nothing to warn about
-
-
-def test_module_example_runs():
+def test_patch_modal_widens_the_shim_to_every_learner_and_back():
+    X, y = _xy()
+    plain = ActiveLearner(LogisticRegression(), X_training=X[:10], y_training=y[:10])
     try:
-        result = doctest.testmod(mc)
+        assert mc.patch_modal() is True and mc.patch_modal() is True  # idempotent
+        shim = LEARNERS.check_X_y
+        plain.teach(X[10:12], y[10:12])
+        assert LEARNERS.check_X_y is shim and len(plain.X_training) == 12
     finally:
         mc.unpatch_modal()
-    assert result.attempted > 10 and result.failed == 0
+    if SKLEARN_REMOVED_FORCE_ALL_FINITE:
+        with pytest.raises(TypeError, match="force_all_finite"):
+            plain.teach(X[12:13], y[12:13])
+        with mc.modal_compat() as active:
+            assert active
+            plain.teach(X[12:13], y[12:13])
+        with pytest.raises(TypeError, match="force_all_finite"):
+            plain.teach(X[13:14], y[13:14])
+
+
+def test_module_examples_run():
+    from mmal.compat import modal_strategy
+
+    for module, least in ((mc, 8), (modal_strategy, 3)):
+        result = doctest.testmod(module)
+        assert result.attempted >= least and result.failed == 0, module.__name__
 
 
 # ---------------------------------------------------------------- mmal strategy in modAL
 @pytest.mark.parametrize("k", [1, 3, 5])
-def test_active_learner_loop_random(patched, k):
+def test_active_learner_loop_random(k):
     ds = toy()
     pool = ds.train
     X_pool, init = mc.pool_X(pool), np.arange(8)
@@ -175,7 +178,7 @@ def test_active_learner_loop_random(patched, k):
     assert pool.n_labeled == 0  # the user's pool is never labeled behind their back
 
 
-def test_capability_strategy_sees_training_set_and_x_pool_only(patched):
+def test_capability_strategy_sees_training_set_and_x_pool_only():
     ds = toy()
     pool = ds.train
     rng = np.random.default_rng(1)
@@ -201,7 +204,7 @@ def test_capability_strategy_sees_training_set_and_x_pool_only(patched):
 
 
 @pytest.mark.parametrize("k", [1, 3, 5])
-def test_active_learner_loop_registered_capability_strategy(patched, k):
+def test_active_learner_loop_registered_capability_strategy(k):
     ds = toy()
     pool = ds.train
     X_pool, init = mc.pool_X(pool), np.arange(10)
@@ -220,7 +223,7 @@ def test_active_learner_loop_registered_capability_strategy(patched, k):
         assert learner.estimator.pool_.n_labeled == 10 + r * k and len(X_pool) == pool.n - 10 - r * k
 
 
-def test_learner_with_another_estimator(patched):
+def test_learner_with_another_estimator():
     ds = toy()
     pool = ds.train
     X_pool, init = mc.pool_X(pool), np.arange(12)
@@ -235,7 +238,7 @@ def test_learner_with_another_estimator(patched):
         needy.query(X_pool[12:], n_instances=2)
 
 
-def test_query_input_errors(patched):
+def test_query_input_errors():
     ds = toy()
     pool = ds.train
     X = mc.pool_X(pool)

@@ -18,7 +18,7 @@ MODAL_FUNCTIONS = {
 
 def _factory(name):
     def build(**fn_kwargs):
-        from mmal.compat.modal import from_modal
+        from mmal.compat.modal_strategy import from_modal
 
         function, higher_is_better, _ = MODAL_FUNCTIONS[name]
         return from_modal(function, name=name, higher_is_better=higher_is_better)(**fn_kwargs)
