@@ -1,5 +1,6 @@
 """BMMAL (paper 002 Sec. 3.3-3.5) against the brute-force Shapley formula, Eq. 14 written out,
-the explicit (autograd) scaled gradient embedding, and BADGE when contributions are balanced."""
+the explicit (autograd) scaled gradient embedding on concat, sum and NL-gate fusion, and BADGE
+when contributions are balanced."""
 
 from __future__ import annotations
 
@@ -14,7 +15,13 @@ from mmal.grads import explicit
 from mmal.kernels import kmeanspp
 from mmal.testing import check_strategy
 
-from mmal.builtin.bmmal import Bmmal, contributions, modality_weights, scaled_gradient_blocks, shapley, subset_values
+from mmal.builtin.bmmal import (
+    Bmmal, contributions, modality_inputs, modality_weights, scaled_gradient_blocks, shapley, subset_values,
+)
+from mmal.nn import MultimodalClassifier
+from mmal.nn.nlgate import NLGateClassifier
+from mmal.nn.toy import vector_pool
+from mmal.nn.training import load_batch
 from test_grace import TinyMultimodal, planted_pool
 
 
@@ -115,10 +122,107 @@ def test_embedding_equals_explicit_scaled_gradient(n_mod, fused_mlp):
     assert (w < 1 - 1e-3).any()  # some block is really scaled
 
 
+def per_sample_eq15(model, pool, positions, weights, fusion):
+    """Eq. 15 row by row with autograd, each sample forwarded alone through the real network.
+
+    concat: the gradient of the fused CE (pseudo-label: the fused argmax, Eq. 3) w.r.t. head:M's
+    weight, split into its columns per modality. sum: head:M reads sum_m f_m; the logits are
+    rebuilt with one untied copy of its weight per modality (checked equal to the network's) and
+    block m is the gradient w.r.t. copy m. nlgate (the authors' rule): delta = dCE/dlogits of the
+    full sample, z_m = head:M's input with only modality m present, block m = d(delta . W z_m)/dW."""
+    net, mods = model.net_, list(model.unimodal_heads)
+    W = net.grad_layers()["head:M"]
+    net.eval()
+    rows = []
+    for j, i in enumerate(positions):
+        batch = load_batch(pool, model.specs_, np.array([i]), model.device_)
+        out = net(batch)
+        logits = out.heads["M"]
+        yhat = logits.detach().argmax(1)
+        if fusion == "concat":
+            (g,) = torch.autograd.grad(torch.nn.functional.cross_entropy(logits, yhat), W.weight)
+            edges = np.cumsum([0] + [out.features[m].shape[1] for m in mods])
+            blocks = [g[:, a:b] for a, b in zip(edges[:-1], edges[1:])]
+        elif fusion == "sum":
+            copies = [W.weight.detach().clone().requires_grad_(True) for _ in mods]
+            untied = sum(out.features[m].detach() @ c.T for m, c in zip(mods, copies)) + W.bias.detach()
+            torch.testing.assert_close(untied, logits.detach(), rtol=1e-5, atol=1e-6)
+            blocks = torch.autograd.grad(torch.nn.functional.cross_entropy(untied, yhat), copies)
+        else:
+            (delta,) = torch.autograd.grad(torch.nn.functional.cross_entropy(logits, yhat), logits)
+            blocks = []
+            for m in mods:
+                z_m = net(batch, absent=frozenset(mods) - {m}).fused.detach()
+                (g,) = torch.autograd.grad((delta.detach() * W(z_m)).sum(), W.weight)
+                blocks.append(g)
+        rows.append(np.concatenate([weights[j, k] * b.detach().numpy().ravel() for k, b in enumerate(blocks)]))
+    return np.stack(rows)
+
+
+FUSION_MODELS = {
+    "concat": lambda: MultimodalClassifier(feature_dim=6, hidden=8, epochs=30, device="cpu"),
+    "sum": lambda: MultimodalClassifier(fusion="sum", feature_dim=6, hidden=8, epochs=30, device="cpu"),
+    "nlgate": lambda: NLGateClassifier(feature_dim=6, tokens=3, hidden=8, epochs=30, device="cpu"),
+}
+
+
+@pytest.mark.parametrize("fusion", list(FUSION_MODELS))
+@pytest.mark.parametrize("n_mod", [2, 3])
+def test_embedding_on_torch_models_equals_per_sample_eq15(fusion, n_mod):
+    pool = vector_pool(40, n_classes=4, n_labeled=24, seed=7, dims=(6, 5, 4)[:n_mod])
+    model = FUSION_MODELS[fusion]().fit(pool, seed=1)
+    U = pool.unlabeled_positions()
+    mods = list(model.unimodal_heads)
+    w = modality_weights(contributions(shapley(subset_values(model, pool, U, mods))))
+    assert (w < 1 - 1e-2).any()  # some block is really scaled
+    found, _, _ = modality_inputs(model, pool, U, mods)
+    assert found == {"concat": "concat", "sum": "sum", "nlgate": "masked"}[fusion]
+    fast = explicit(scaled_gradient_blocks(model, pool, U, mods, w))
+    slow = per_sample_eq15(model, pool, U, w, fusion)
+    np.testing.assert_allclose(fast, slow, rtol=1e-4, atol=1e-6 * np.abs(slow).max())
+    assert (np.linalg.norm(slow, axis=1) > 0).all()
+    sel = Bmmal().select(model, pool, 5, rng=np.random.default_rng(0))  # sum fusion raised CapabilityError before
+    assert sel.info["fusion"] == found and len(set(sel.positions.tolist())) == 5
+
+
+class MaskableClassifier(MultimodalClassifier):
+    """mm-classifier whose embed takes absent= (as nlgate's), to check the masked rule on concat / sum."""
+
+    def embed(self, pool, positions=None, *, absent=frozenset()):
+        pos = self._positions(pool, positions)
+        parts = ({**o.features, "fused": o.fused} for o in self._outputs(pool, pos, frozenset(absent)))
+        width = self.net_.mm.in_features
+        return self._collect(parts, {**{m: (self.feature_dim,) for m in self.specs_}, "fused": (width,)})
+
+
+@pytest.mark.parametrize("fusion", ["concat", "sum"])
+def test_masked_rule_gives_the_concat_and_sum_blocks(fusion):
+    """z_m = head:M's input with only m present is f_m zero-padded (concat) or f_m (sum): the one
+    rule the NL-gate path uses gives the concat and sum blocks, so the same k-means++ picks."""
+    pool = vector_pool(40, n_classes=4, n_labeled=24, seed=8, dims=(6, 5))
+    model = MaskableClassifier(fusion=fusion, feature_dim=6, hidden=8, epochs=30, device="cpu").fit(pool, seed=0)
+    U = pool.unlabeled_positions()
+    mods = list(model.unimodal_heads)
+    found, delta, z = modality_inputs(model, pool, U, mods)
+    assert found == fusion
+    alone = [model.embed(pool, U, absent=[o for o in mods if o != m])["fused"] for m in mods]
+    if fusion == "concat":
+        np.testing.assert_allclose(alone[0], np.concatenate([z[0], np.zeros_like(z[1])], 1), atol=1e-6)
+        np.testing.assert_allclose(alone[1], np.concatenate([np.zeros_like(z[0]), z[1]], 1), atol=1e-6)
+    else:
+        for a, b in zip(alone, z):
+            np.testing.assert_allclose(a, b, atol=1e-6)
+    w = modality_weights(contributions(shapley(subset_values(model, pool, U, mods))))
+    scale = lambda zs: [mmal.grads.RankOne(delta * w[:, j : j + 1].astype(np.float32), zm) for j, zm in enumerate(zs)]  # noqa: E731
+    for seed in range(3):
+        assert kmeanspp(scale(z), 8, np.random.default_rng(seed)).tolist() == \
+            kmeanspp(scale(alone), 8, np.random.default_rng(seed)).tolist()
+
+
 def test_model_without_concat_classifier_is_rejected():
     pool = planted_pool(n=30, seed=3)
     model = TinyMultimodal(fused_mlp=True, expose_fuse=False).fit(pool)  # head:M reads the MLP's output
-    with pytest.raises(mmal.CapabilityError, match="concatenation"):
+    with pytest.raises(mmal.CapabilityError, match="neither .* concatenated nor summed"):
         Bmmal().select(model, pool, 3, rng=np.random.default_rng(0))
 
 

@@ -1,6 +1,6 @@
 """Synthetic "-style" datasets with the shapes, splits and label sets of the papers' data.
 
-Four families (DESIGN §6; GRACE supplement App. A-B, BMMAL Sec. 4.1):
+Five families (DESIGN §6; GRACE supplement App. A-B, BMMAL Sec. 4.1):
 
 ============================  ===============================================  ===================  ======================
 family                        modalities (sequence view; features: last dim)   labels               train / valid / test
@@ -13,6 +13,8 @@ family                        modalities (sequence view; features: last dim)   l
                               [40] with ``text_format="tokens"``)
 ``kineticssound-synthetic``   audio [1004, 257] spectrogram frames, visual     31 classes, M        14739 / 0 / 2594
                               [10, 512] frames
+``vggsound-synthetic``        audio [512], visual [512] (features only: the    309 classes, M       180911 / 0 / 14843
+                              512-d clip features BMMAL's encoders output)
 ============================  ===============================================  ===================  ======================
 
 ``size`` is ``"tiny"`` (a few hundred train samples), ``"small"``, ``"full"`` (the paper's
@@ -162,7 +164,13 @@ KINETICS_SOUND = FamilySpec(
     {"tiny": (310, 0, 124), "small": (3100, 0, 546), "full": (14739, 0, 2594)},
     dominant="audio", default_task_model="mm-classifier", n_classes=31, full_clip_rate=0.8, latent_dim=24,
 )
-FAMILIES = {f.name: f for f in (SIMSV2, CHERMA, FOOD101, KINETICS_SOUND)}
+VGGSOUND = FamilySpec(  # the KineticsSound-style family at VGGSound's classes and sizes; "small" = 1/10
+    "vggsound-synthetic", "classification",
+    {"audio": ModalitySpec(512), "visual": ModalitySpec(512)},
+    {"tiny": (618, 0, 51), "small": (18091, 0, 1484), "full": (180911, 0, 14843)},
+    dominant="audio", default_task_model="mm-classifier", n_classes=309, latent_dim=32,
+)
+FAMILIES = {f.name: f for f in (SIMSV2, CHERMA, FOOD101, KINETICS_SOUND, VGGSOUND)}
 
 
 def split_sizes(spec: FamilySpec, size: str | int) -> tuple[int, int, int]:
@@ -486,3 +494,8 @@ def make_food101(size: str | int = "tiny", seed: int = 0, view: str = "features"
 def make_kinetics_sound(size: str | int = "tiny", seed: int = 0, view: str = "features", **kw: Any) -> Dataset:
     """KineticsSound-style audio + visual, 31 classes, audio the stronger modality (BMMAL Sec. 4.1)."""
     return generate(KINETICS_SOUND, size, seed, view, **kw)
+
+
+def make_vggsound(size: str | int = "tiny", seed: int = 0, view: str = "features", **kw: Any) -> Dataset:
+    """VGGSound-style audio + visual 512-d features, 309 classes, audio the stronger modality (BMMAL Sec. 4.1)."""
+    return generate(VGGSOUND, size, seed, view, **kw)

@@ -13,21 +13,34 @@
    dominated by one modality keeps its dominant block and shrinks the others, so its norm
    (k-means++'s uncertainty) falls with its imbalance (Guideline 1) while the stronger
    modality keeps the larger weight within a sample (Guideline 3).
-3. Scaled gradient embedding (Eqs. 13, 15). The fused linear classifier ``head:M`` acts on
-   ``[f_1, ..., f_M]``, so its per-sample gradient ``delta ⊗ [f_1, ..., f_M]`` is the
-   concatenation of the blocks ``delta ⊗ f_m``; BMMAL scales block ``m`` by ``w_m``:
-   RankOne blocks ``(w_m delta, f_m)``, never materialized (DESIGN §5). ``delta`` is
-   ``model.grad_embed(head="M", layer="head:M")`` (pseudo-label: the fused argmax, Eq. 3), the
-   blocks' ``f_m`` come from ``model.embed`` and are checked to be that layer's input. A model
-   whose fused head is an MLP (GRACE's late-fusion model, where BMMAL is a baseline) has no
-   linear classifier on the concatenation; if it lists its first fused layer as ``"fuse:M"``
-   in ``grad_layers()``, that layer (the one reading ``[f_1, ..., f_M]``) is used instead.
+3. Scaled gradient embedding (Eqs. 13, 15). BADGE's embedding of the fused linear classifier
+   ``head:M`` splits into per-modality blocks ``delta ⊗ z_m``, ``z_m`` what that layer reads from
+   modality ``m`` alone, and BMMAL scales block ``m`` by ``w_m``: RankOne blocks
+   ``(w_m delta, z_m)``, never materialized (DESIGN §5). ``delta`` is
+   ``model.grad_embed(head="M", layer=...)`` (pseudo-label: the fused argmax, Eq. 3). ``z_m`` by
+   fusion, found by comparing the layer's input ``h`` with ``model.embed``'s features:
+
+   * concat, ``h = [f_1, ..., f_M]`` (Eq. 13): ``z_m = f_m``, its block of ``h``. A model whose
+     fused head is an MLP (GRACE's late-fusion model) lists its first fused layer, the one
+     reading the concatenation, as ``"fuse:M"`` in ``grad_layers()``; that layer is used.
+   * sum, ``h = f_1 + ... + f_M``: ``z_m = f_m``. The layer's gradient ``delta ⊗ sum_m f_m`` is
+     the sum of the gradients w.r.t. untied per-modality copies of its weight,
+     ``delta ⊗ f_m``; these are BMMAL's blocks (the authors' summation model averages the logits
+     of one classifier per modality, whose fused-loss gradients are these blocks times 1/2).
+   * other fusions (NL-gate): a model whose ``embed`` takes ``absent=`` gives
+     ``z_m = embed(absent=<every other modality>)["fused"]``, the fused classifier's input with
+     only ``m`` present, next to the full sample's ``delta`` (the BMMAL authors' NL-gate code).
+     For concat and sum this rule gives the same blocks (up to zero padding).
+
+   Any other model is a ``CapabilityError``.
 4. k-means++ seeding over the scaled embedding, as BADGE (:func:`mmal.kernels.kmeanspp`).
 
 Classification only (the outcome is a class probability).
 """
 
 from __future__ import annotations
+
+import inspect
 
 import numpy as np
 
@@ -53,23 +66,48 @@ def concat_layer(model) -> str:
     return f"fuse:{FUSED}" if f"fuse:{FUSED}" in names else f"head:{FUSED}"
 
 
-def scaled_gradient_blocks(model, pool, positions: np.ndarray, modalities: list[str], weights: np.ndarray) -> list[RankOne]:
-    """Eq. 15: the blocks ``(w_m delta, f_m)`` of the fused classifier's gradient embedding."""
+def _same(a: np.ndarray, b: np.ndarray) -> bool:
+    scale = max(np.abs(a).max(initial=0.0), np.abs(b).max(initial=0.0)) + 1e-30
+    return a.shape == b.shape and np.allclose(a, b, rtol=1e-4, atol=1e-5 * scale)
+
+
+def modality_inputs(model, pool, positions: np.ndarray, modalities: list[str]) -> tuple[str, np.ndarray, list[np.ndarray]]:
+    """``(fusion, delta, [z_1, ..., z_M])``: the fused classifier's output gradient and what it reads
+    from each modality alone (module docstring, item 3); ``fusion`` is "concat", "sum" or "masked"."""
     layer = concat_layer(model)
     grad = model.grad_embed(pool, positions, head=FUSED, layer=layer)
     feats = model.embed(pool, positions)
-    blocks = [np.asarray(feats[m], dtype=np.float32).reshape(len(positions), -1) for m in modalities]
-    concat = np.concatenate(blocks, axis=1)
+    f = [np.asarray(feats[m], dtype=np.float32).reshape(len(positions), -1) for m in modalities]
     h = np.asarray(grad.h, dtype=np.float32)
-    if h.shape != concat.shape or not np.allclose(h, concat, rtol=1e-4, atol=1e-5 * (np.abs(h).max(initial=0.0) + 1e-30)):
-        raise mmal.CapabilityError(
-            f"BMMAL needs the fused head's linear layer on the concatenation of the modality features {modalities} "
-            f"(BMMAL Eq. 13), but {type(model).__name__}'s layer {layer!r} reads {h.shape}, not embed()'s features "
-            f"concatenated {concat.shape}; use a concat-fusion model such as 'mm-classifier', or list the fused "
-            f"head's first linear layer as 'fuse:{FUSED}' in the model's grad_layers()"
-        )
-    delta = np.asarray(grad.delta, dtype=np.float32)
-    return [RankOne(delta * weights[:, j : j + 1].astype(np.float32), f) for j, f in enumerate(blocks)]
+    if _same(h, np.concatenate(f, axis=1)):
+        return "concat", grad.delta, f
+    if len({x.shape for x in f}) == 1 and _same(h, np.sum(f, axis=0)):
+        return "sum", grad.delta, f
+    if "absent" in inspect.signature(model.embed).parameters:
+        if layer != f"head:{FUSED}":
+            grad = model.grad_embed(pool, positions, head=FUSED, layer=f"head:{FUSED}")
+        if _same(np.asarray(grad.h, dtype=np.float32), np.asarray(feats["fused"], dtype=np.float32)):
+            alone = [model.embed(pool, positions, absent=[o for o in modalities if o != m])["fused"] for m in modalities]
+            return "masked", grad.delta, alone
+    raise mmal.CapabilityError(
+        f"BMMAL needs the per-modality blocks of the fused classifier's gradient (BMMAL Eq. 13), but "
+        f"{type(model).__name__}'s layer {layer!r} reads {h.shape}, neither embed()'s features {modalities} "
+        f"concatenated nor summed, and its embed() cannot zero modalities (absent=); use a concat-, sum- or "
+        f"NL-gate-fusion model ('mm-classifier', 'nlgate'), list the fused head's first linear layer as "
+        f"'fuse:{FUSED}' in grad_layers(), or give embed() an absent= argument"
+    )
+
+
+def scale_blocks(delta: np.ndarray, z: list[np.ndarray], weights: np.ndarray) -> list[RankOne]:
+    """Eq. 15 on arrays: the RankOne blocks ``(w_m delta, z_m)``, ``weights [N, M]``."""
+    delta, w = np.asarray(delta, dtype=np.float32), np.asarray(weights, dtype=np.float32)
+    return [RankOne(delta * w[:, j : j + 1], np.asarray(zm, dtype=np.float32)) for j, zm in enumerate(z)]
+
+
+def scaled_gradient_blocks(model, pool, positions: np.ndarray, modalities: list[str], weights: np.ndarray) -> list[RankOne]:
+    """Eq. 15: the blocks ``(w_m delta, z_m)`` of the fused classifier's gradient embedding."""
+    _, delta, z = modality_inputs(model, pool, positions, modalities)
+    return scale_blocks(delta, z, weights)
 
 
 class Bmmal(mmal.Strategy):
@@ -85,9 +123,10 @@ class Bmmal(mmal.Strategy):
         unlabeled = pool.unlabeled_positions()
         modalities = list(model.unimodal_heads)
         Phi = contributions(shapley(subset_values(model, pool, unlabeled, modalities)))
-        blocks = scaled_gradient_blocks(model, pool, unlabeled, modalities, modality_weights(Phi))
-        picks = kmeanspp(blocks, budget, rng, backend=self.backend)
+        fusion, delta, z = modality_inputs(model, pool, unlabeled, modalities)
+        picks = kmeanspp(scale_blocks(delta, z, modality_weights(Phi)), budget, rng, backend=self.backend)
         info = {
+            "fusion": fusion,
             "contribution_selected": {m: float(Phi[picks, j].mean()) for j, m in enumerate(modalities)},
             "contribution_pool": {m: float(Phi[:, j].mean()) for j, m in enumerate(modalities)},
         }

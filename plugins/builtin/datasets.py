@@ -18,6 +18,8 @@ def register_datasets(register):
     register("kineticssound-synthetic", f"{_SYN}:make_kinetics_sound", task="classification",
              default_task_model="mm-classifier",
              summary="KineticsSound-style audio [1004,257] + visual [10,512], 31 classes; audio dominant")
+    register("vggsound-synthetic", f"{_SYN}:make_vggsound", task="classification", default_task_model="mm-classifier",
+             summary="VGGSound-style audio [512] + visual [512] features, 309 classes (180,911 clips); audio dominant")
     register("mmsa", f"{_LOAD}:load_mmsa", task="regression", default_task_model="mtl",
              summary="MMSA feature pickle (SIMS/SIMSv2/MOSI): path=...")
     register("cherma-folder", f"{_LOAD}:load_cherma_folder", task="classification", default_task_model="mtl",

@@ -2,6 +2,7 @@
 
 * ``mtl`` - GRACE Sec. 3.2 multi-task late-fusion MSA model (regression or classification).
 * ``mm-classifier`` - BMMAL Eq. 1 M-modality classifier, concat (default) or ``fusion="sum"``.
+* ``nlgate`` - BMMAL's classifier with NL-gate (non-local) fusion (BMMAL Sec. 4.5, Fig. 7).
 """
 
 import mmal
@@ -15,3 +16,5 @@ def register_task_models(register):
              summary="multi-task late-fusion MSA model: BiLSTM / MLP encoders, unimodal + fused heads (GRACE Sec. 3.2)")
     register("mm-classifier", "mmal.nn.classifier:MultimodalClassifier", capabilities=CAPS, tasks="classification",
              summary="M-modality classifier: unimodal + concat/sum-fused linear classifiers, mean CE (BMMAL Eq. 1)")
+    register("nlgate", "mmal.nn.nlgate:NLGateClassifier", capabilities=CAPS, tasks="classification",
+             summary="BMMAL classifier with NL-gate fusion: one modality's tokens attend over the others' (BMMAL Fig. 7)")
