@@ -116,10 +116,10 @@ def brute_force_grace_gradients(model, pool, positions, loss_weights):
     net, cls = float64_net(model), pool.task.is_classification
     layers = net.grad_layers()
     W = {m: layers[f"enc:{m}"].weight for m in model.unimodal_heads}
+    for w in W.values():
+        w.requires_grad_(True)
     G = {m: ([], []) for m in W}
     for i in positions:
-        for w in W.values():
-            w.requires_grad_(True)
         out = net(one_sample(model, pool, int(i)))
         for m, head in model.unimodal_heads.items():
             for h, acc in ((head, G[m][0]), ("M", G[m][1])):
