@@ -287,6 +287,36 @@ def test_criteria_equal_explicit_autograd_formulas(task, pseudo):
     assert np.ptp(s_e) > 0.1 and np.ptp(s_i) > 0  # the test is not vacuous
 
 
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_eq3_loss_weights_scale_each_heads_gradient(task):
+    """``loss_weights="model"``: ``g_k = w_k dL_k/dW_k``, ``g_mk = w_m dL_m/dW_k`` (the gradient of
+    Eq. 3's weighted loss); ``None`` (or a model without ``loss_weights``) weighs every head 1."""
+    model, pool = fitted(task, seed=8)
+    U = pool.unlabeled_positions()
+    G = explicit_gradients(model, pool, U, "own")
+    rng = np.random.default_rng(0)
+    plain = Grace(dtype="float64").scores(model, pool, U, rng=rng)
+    assert plain["loss_weights"] == {"M": 1.0, "T": 1.0, "A": 1.0, "V": 1.0}  # TinyMultimodal has no loss_weights
+    model.loss_weights = {"T": 0.2, "A": 0.8, "V": 0.4, "M": 1.5}
+    w = model.loss_weights
+    Gw = {m: (w[HEAD_OF[m]] * gk, w["M"] * gm) for m, (gk, gm) in G.items()}
+    for weights, ref in (("model", Gw), ({"T": 0.2, "A": 0.8, "V": 0.4, "M": 1.5}, Gw), (None, G), ({}, G)):
+        s_i, s_r, s_e = explicit_criteria(ref)
+        out = Grace(dtype="float64", loss_weights=weights).scores(model, pool, U, rng=rng)
+        np.testing.assert_allclose(out["raw"]["informativeness"], s_i, rtol=1e-9)
+        np.testing.assert_allclose(out["raw"]["representativeness"], s_r, rtol=1e-9)
+        np.testing.assert_allclose(out["raw"]["easiness"], s_e, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(explicit_criteria(Gw)[2], explicit_criteria(G)[2], atol=1e-12)  # Eq. 6: unchanged
+    assert np.abs(explicit_criteria(Gw)[0] / explicit_criteria(G)[0] - 1).max() > 0.05  # Eq. 4: changed
+    model.loss_weights = {"T": -1.0}
+    with pytest.raises(ValueError, match=r"TinyMultimodal.loss_weights .*'T': -1.0"):
+        Grace().scores(model, pool, U, rng=rng)
+    with pytest.raises(ValueError, match="loss_weights"):
+        Grace(loss_weights={"A": float("inf")})
+    with pytest.raises(ValueError, match="loss_weights"):
+        Grace(loss_weights=[0.2, 0.8])
+
+
 def test_selection_is_top_k_with_per_criterion_info():
     model, pool = fitted("classification", seed=1)
     U = pool.unlabeled_positions()

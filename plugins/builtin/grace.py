@@ -4,7 +4,8 @@ For every modality ``k`` of the model (``model.unimodal_heads``) two per-sample 
 w.r.t. ``W_k``, the last layer of modality k's encoder (layer ``"enc:k"``), with pseudo-labels:
 ``g_k`` from the unimodal head's loss and ``g_{m_k}`` from the fused head ``"M"``'s loss. Both
 are rank-1 with the same input ``h_k`` of ``W_k``: ``g_k = delta_k ⊗ h_k``,
-``g_{m_k} = delta_{m_k} ⊗ h_k``, hence (DESIGN §5)
+``g_{m_k} = delta_{m_k} ⊗ h_k`` (each ``delta`` times its head's Eq. 3 loss weight, see
+"Loss weights" below), hence (DESIGN §5)
 
 - Eq. 4 informativeness ``sum_k ||g_k + g_{m_k}|| = sum_k ||delta_k + delta_{m_k}|| ||h_k||``;
 - Eq. 5 representativeness ``sum_k sum_{q in U, q != p} ||(g_k + g_{m_k})(p) - (...)(q)||``
@@ -27,6 +28,16 @@ GRACE-rp(m) (on ``f_m`` only); ``combine="additive"`` (App. I:
 ``s = alpha_t s_e + beta s_i + gamma s_r``). ``sample=m`` estimates Eq. 5 from ``m`` random
 reference samples instead of all of ``U`` (off by default).
 
+Loss weights (``loss_weights``, Eq. 3). Sec. 3.2 defines ``g = dL/dW_k`` with ``L`` the weighted
+multi-task loss of Eq. 3, ``L = sum_k w_k L_k``, and the sum ``g_k + g_{m_k}`` as the gradient
+training applies to ``W_k``; only the heads ``k`` and ``m`` depend on ``W_k``, so
+``dL/dW_k = w_k dL_k/dW_k + w_m dL_m/dW_k``: ``g_k = w_k delta_k ⊗ h_k``, ``g_{m_k} = w_m delta_{m_k} ⊗ h_k``.
+``"model"`` (default) reads the weights from ``model.loss_weights`` (``mtl``: t 0.2, a 0.8, v 0.4,
+m 1.0; a head it does not list, or a model without the attribute, weighs 1); ``None`` weighs every
+head 1 (the per-head gradients as ``grad_embed`` returns them); a mapping ``{head: w}`` gives them
+(unlisted heads 1). Positive weights leave Eq. 6 unchanged (a cosine ignores positive scalars);
+they change Eqs. 4-5, the mix of unimodal and fused gradients inside each sum.
+
 Pseudo-labels (``pseudo``): ``"own"`` (default) gives each head its own prediction as
 label, passed to ``model.grad_embed`` as explicit labels ``{head: [n]}``: ``g_k`` then points
 to what modality k's head predicts and ``g_{m_k}`` to what the fused head predicts, so a
@@ -44,6 +55,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Mapping
 
 import numpy as np
 
@@ -120,6 +132,37 @@ def modality_gradients(model, pool, positions: np.ndarray, pseudo=None) -> dict[
     return out
 
 
+def checked_weights(weights, source: str = "loss_weights") -> dict[str, float]:
+    """``{head: w}`` as floats, each finite and >= 0 (else a ValueError naming ``source``)."""
+    if not isinstance(weights, Mapping):
+        raise ValueError(f"{source} must be 'model', None or a mapping {{head: weight}}, got {weights!r}")
+    out, bad = {}, {}
+    for h, v in weights.items():
+        try:
+            out[h] = float(v)
+        except (TypeError, ValueError):
+            out[h] = float("nan")
+        if not (np.isfinite(out[h]) and out[h] >= 0):
+            bad[h] = v
+    if bad:
+        raise ValueError(f"{source} must be finite numbers >= 0 (Eq. 3's head weights), got {bad}")
+    return out
+
+
+def head_weights(model, loss_weights="model") -> dict[str, float]:
+    """Eq. 3's ``w`` for the fused head and every unimodal head (module docstring); unlisted heads weigh 1."""
+    if loss_weights == "model":
+        given = checked_weights(getattr(model, "loss_weights", None) or {}, f"{type(model).__name__}.loss_weights")
+    else:
+        given = checked_weights(loss_weights or {})
+    return {h: given.get(h, 1.0) for h in (FUSED, *model.unimodal_heads.values())}
+
+
+def weighted(grads: dict[str, ModalityGradients], heads: Mapping[str, str], w: Mapping[str, float]) -> dict[str, ModalityGradients]:
+    """``g_k = w_k delta_k ⊗ h``, ``g_{m_k} = w_m delta_{m_k} ⊗ h`` (Eq. 3's weighted loss); ``heads``: modality -> head."""
+    return {k: ModalityGradients(w[heads[k]] * g.unimodal, w[FUSED] * g.fused, g.h) for k, g in grads.items()}
+
+
 def own_pseudo_labels(model, pool, positions: np.ndarray) -> dict[str, np.ndarray]:
     """Every head's own prediction as its label; regression: ``yhat + sign(yhat)`` (module docstring)."""
     pred = model.predict(pool, positions)
@@ -182,6 +225,7 @@ class Grace(mmal.Strategy):
         gamma: float = 1.0,
         representativeness: str = "gradients",
         pseudo="own",
+        loss_weights: str | Mapping[str, float] | None = "model",
         sample: int | None = None,
         tile: int | None = None,
         device: str | None = None,
@@ -193,11 +237,14 @@ class Grace(mmal.Strategy):
             raise ValueError(f"combine must be 'product' (Eq. 7) or 'additive' (App. I), got {combine!r}")
         if representativeness not in REPRESENTATIVENESS:
             raise ValueError(f"representativeness must be one of {REPRESENTATIVENESS} (App. H), got {representativeness!r}")
+        if not (loss_weights is None or loss_weights == "model"):
+            loss_weights = checked_weights(loss_weights)
         if sample is not None and int(sample) < 2:
             raise ValueError(f"sample (reference samples for Eq. 5) must be None or >= 2, got {sample}")
         self.alpha, self.alpha_decay, self.alpha_min = float(alpha), float(alpha_decay), alpha_min
         self.criteria, self.combine, self.beta, self.gamma = criteria, combine, float(beta), float(gamma)
         self.representativeness, self.sample, self.pseudo = representativeness, sample, pseudo
+        self.loss_weights = loss_weights
         self.kernel = {"tile": tile, "device": device, "dtype": dtype}
         self.requires = frozenset({GRAD_EMBED} | ({EMBED} if representativeness != "gradients" else set()))
 
@@ -206,7 +253,8 @@ class Grace(mmal.Strategy):
         alpha = curriculum_alpha(round, self.alpha, self.alpha_decay, self.alpha_min)
         t0 = time.perf_counter()
         pseudo = own_pseudo_labels(model, pool, positions) if self.pseudo == "own" else self.pseudo
-        grads = modality_gradients(model, pool, positions, pseudo)
+        w = head_weights(model, self.loss_weights)
+        grads = weighted(modality_gradients(model, pool, positions, pseudo), model.unimodal_heads, w)
         t1 = time.perf_counter()
         raw = {"informativeness": informativeness(grads)}
         if "e" in self.criteria:
@@ -221,7 +269,7 @@ class Grace(mmal.Strategy):
         score = combine_scores(norm["informativeness"], norm.get("representativeness"), norm.get("easiness"),
                                alpha, self.combine, self.beta, self.gamma)
         t2 = time.perf_counter()
-        return {"score": score, "raw": raw, "normalized": norm, "alpha": alpha,
+        return {"score": score, "raw": raw, "normalized": norm, "alpha": alpha, "loss_weights": w,
                 "seconds": {"gradients": t1 - t0, "criteria": t2 - t1}}
 
     def query(self, model, pool, budget, *, rng, round):
@@ -230,7 +278,7 @@ class Grace(mmal.Strategy):
         order = np.argsort(-out["score"], kind="stable")[:budget]
         info = {name: v[order] for name, v in out["normalized"].items()}
         info |= {f"{name}_raw": v[order] for name, v in out["raw"].items()}
-        info |= {"alpha": out["alpha"], "seconds": out["seconds"]}
+        info |= {"alpha": out["alpha"], "loss_weights": out["loss_weights"], "seconds": out["seconds"]}
         return mmal.Selection(unlabeled[order], out["score"][order], info)
 
 
