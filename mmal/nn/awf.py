@@ -11,7 +11,12 @@ Per-modality encoders (layer ``"enc:<m>"``) give ``Z_m`` (equal dims). Two fusio
   GradNorm; the paper does not say). ``w`` is a buffer: the task loss never updates it.
 * A-fusion (Eqs. 11-13): ``α = sigmoid(W2 relu(W1 p))`` with ``p_m = mean(Z_m)`` (average pooling
   of each modality's feature to a scalar), ``W1, W2`` ``M x M`` without bias; ``Z_ATT = [α_m Z_m]``;
-  trained by the task loss only.
+  trained by the task loss only. A-fusion reads ``Z_m`` detached: the paper's introduction has
+  its weights decide each modality's contribution without touching its learning rate (A-fusion's
+  parameters learn from the task loss alone, independent of the unimodal feature networks and of
+  B-fusion), and Eq. 5 updates each encoder through ``Z_GB`` alone,
+  ``∂L/∂W_i = ∂L/∂Z_GB · ω_i · ∂Z_i/∂W_i`` (with ``∂L/∂Z_GB = ½ ∂L/∂Z``). So ``ω_i`` alone scales
+  modality ``i``'s update, which is what B-fusion balances.
 
 ``Z = (Z_GB + Z_ATT) / 2`` feeds the task head: Dropout -> Linear (``"fuse:M"``) -> ReLU ->
 Dropout -> Linear (``"head:M"``); task loss L1 (regression) or cross-entropy (classification).
@@ -25,6 +30,8 @@ eval mode the probe reads ``Z_m`` undetached, so ``grad_embed(head=T, layer="enc
 
 ``embed()``'s modality feature is the block the fused head reads, ``(w_m + α_m) / 2 · Z_m``
 (per sample), so BMMAL's ``fuse:M`` check holds; an ``absent`` modality enters as ``Z_m = 0``.
+The detach holds in eval mode too, so ``grad_embed(head="M", layer="enc:<m>")`` is the per-sample
+Eq. 5 gradient, the encoder update training would make.
 After ``fit``, ``balance_history_`` holds per epoch the B-fusion weights (at the epoch's end)
 and the epoch-mean ``g_i`` (the paper's Figs. 4-6).
 """
@@ -86,9 +93,9 @@ class AWFNet(nn.Module):
         w = self.bweights
         if self.training:  # a fresh leaf: ∇_w L_w is taken w.r.t. it, the task loss's gradient is dropped
             w = self.w_leaf = self.bweights.detach().clone().requires_grad_(self.b_fusion)
-        alpha = attention_weights(z, self.w1.weight, self.w2.weight)
-        scale = (w[None, :] + alpha) / 2  # Z = (Z_GB + Z_ATT) / 2, block by block
-        blocks = z * scale[..., None]
+        zd = z.detach()  # A-fusion reads Z_m but sends no gradient to the encoders (Sec. 2.2, Eq. 5)
+        alpha = attention_weights(zd, self.w1.weight, self.w2.weight)
+        blocks = (z * w[None, :, None] + zd * alpha[..., None]) / 2  # Z = (Z_GB + Z_ATT) / 2, block by block
         feats = {m: blocks[:, i] for i, m in enumerate(self.modalities)}
         h = torch.relu(self.fuse(self.drop(blocks.flatten(1))))
         hidden = self.drop(h)
