@@ -2,6 +2,7 @@
 
 * ``mtl`` - GRACE Sec. 3.2 multi-task late-fusion MSA model (regression or classification).
 * ``mm-classifier`` - BMMAL Eq. 1 M-modality classifier, concat (default) or ``fusion="sum"``.
+* ``lfmim`` - LFMIM (Sun et al. 2023), the transformer task model of GRACE supplement App. E.
 """
 
 import mmal
@@ -15,3 +16,5 @@ def register_task_models(register):
              summary="multi-task late-fusion MSA model: BiLSTM / MLP encoders, unimodal + fused heads (GRACE Sec. 3.2)")
     register("mm-classifier", "mmal.nn.classifier:MultimodalClassifier", capabilities=CAPS, tasks="classification",
              summary="M-modality classifier: unimodal + concat/sum-fused linear classifiers, mean CE (BMMAL Eq. 1)")
+    register("lfmim", "mmal.nn.lfmim:LFMIM", capabilities=CAPS, tasks="regression,classification",
+             summary="LFMIM: unimodal transformers + a multimodal transformer fed every unimodal layer (GRACE App. E)")
