@@ -180,7 +180,7 @@ class DMMSA(TorchTaskModel):
                  neutral_band: float = 0.0, anchor: str | None = None, fused_hidden: int = 32,
                  without: tuple[str, ...] | list[str] = (), **kw) -> None:
         super().__init__(**kw)
-        self.without = tuple(without)
+        self.without = (without,) if isinstance(without, str) else tuple(without)
         bad = sorted(set(self.without) - set(ABLATIONS))
         if bad:
             raise ValueError(f"without={list(self.without)}: {bad} not ablatable; use any of {list(ABLATIONS)}")
