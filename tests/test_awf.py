@@ -55,6 +55,65 @@ def _model_batch(b_fusion=True, weight_lr=3.0):
     return model, batch, y
 
 
+def eq5_encoder_grads(model, batch, targets):
+    """Eq. 5 computed directly: ``∂L/∂W_i = ∂L/∂Z_GB · ω_i · ∂Z_i/∂W_i`` for every parameter ``W_i``
+    of modality i's encoder, with ``L`` the task loss of ``Z = (Z_GB + Z_ATT) / 2`` (``Z = Z_GB``
+    without A-fusion) and ``Z_GB`` a leaf: A-fusion (Eqs. 11-13) reads the features as constants
+    (dropout 0)."""
+    net = model.net_
+    zs = [enc(*batch[m]) for m, enc in zip(net.modalities, net.encoders)]
+    w = net.bweights.detach().clone()
+    z_gb = torch.cat([w[i] * z for i, z in enumerate(zs)], 1).detach().requires_grad_(True)  # Eq. 4
+    zc = [z.detach() for z in zs]
+    p = torch.stack([z.mean(1) for z in zc], 1)  # average pooling of each Z_m
+    alpha = torch.sigmoid(torch.relu(p @ net.w1.weight.T) @ net.w2.weight.T)  # Eqs. 11-12
+    z_att = torch.cat([alpha[:, i : i + 1] * z for i, z in enumerate(zc)], 1)  # Eq. 13
+    pred = net.out(torch.relu(net.fuse((z_gb + z_att) / 2 if model.a_fusion else z_gb)))
+    loss = model.sample_loss(pred, targets["M"]).mean()
+    (dz_gb,) = torch.autograd.grad(loss, z_gb)
+    d = zs[0].shape[1]
+    out = []
+    for i, (z, enc) in enumerate(zip(zs, net.encoders)):
+        upstream = dz_gb[:, i * d : (i + 1) * d] * w[i]  # ∂L/∂Z_GB · ∂Z_GB/∂Z_i
+        out.append(torch.autograd.grad(z, list(enc.parameters()), grad_outputs=upstream, allow_unused=True))
+    return out
+
+
+@pytest.mark.parametrize("kind,a_fusion", [("regression", True), ("classification", True), ("regression", False)])
+def test_encoder_gradients_equal_eq5(kind, a_fusion):
+    """The training loss's gradient w.r.t. every encoder parameter is Eq. 5's (A-fusion detached), at
+    B-fusion weights away from 1; the A-fusion parameters get the task loss's gradient (when used)."""
+    pool = sims_like_pool(24, kind=kind, n_labeled=24, seed=3)
+    model = AdaptiveWeightFusion(epochs=1, feature_dim=6, hidden=5, dropout=0.0, lstm_layers=1, weight_lr=2.0,
+                                 a_fusion=a_fusion)
+    model.fit(pool, seed=0)
+    net = model.net_
+    net.bweights.copy_(torch.tensor([1.4, 0.7, 1.1]))
+    pos = np.arange(16)
+    batch = load_batch(pool, model.specs_, pos, model.device_)
+    targets = {h: torch.as_tensor(v[pos]) for h, v in model._targets(pool).items()}
+    net.train()
+    want = eq5_encoder_grads(model, batch, targets)
+    loss = model._training_loss(net(batch), targets)  # Algorithm 1: task loss + probes; steps w in place
+    assert not torch.equal(net.bweights, torch.tensor([1.4, 0.7, 1.1]))  # the B-fusion step ran
+    for i, enc in enumerate(net.encoders):
+        got = torch.autograd.grad(loss, list(enc.parameters()), retain_graph=True, allow_unused=True)
+        for g, e in zip(got, want[i]):
+            assert (g is None) == (e is None)
+            if g is not None:
+                torch.testing.assert_close(g, e, rtol=1e-5, atol=1e-7)
+        assert float(want[i][-2].abs().sum()) > 0  # the encoder's last layer learns
+    att = torch.autograd.grad(loss, [net.w1.weight, net.w2.weight], retain_graph=True, allow_unused=True)
+    assert all((a is not None and float(a.abs().sum()) > 0) == a_fusion for a in att)
+    emb = model.embed(pool, pos)  # the fused head's input blocks: (w + α) / 2 · Z_m, or w Z_m alone
+    with torch.no_grad():
+        net.eval()
+        z = torch.stack([enc(*batch[m]) for m, enc in zip(net.modalities, net.encoders)], 1)
+        scale = net.bweights[None, :] if not a_fusion else (net.bweights[None, :] + attention_weights(z, net.w1.weight, net.w2.weight)) / 2
+    for i, m in enumerate(net.modalities):
+        np.testing.assert_allclose(emb[m], (z[:, i] * scale[:, i : i + 1]).numpy(), rtol=1e-5, atol=1e-6)
+
+
 def test_model_balance_step_matches_finite_differences():
     model, batch, y = _model_batch()
     net = model.net_
@@ -137,3 +196,15 @@ def test_b_fusion_balances_gradient_magnitudes_on_simsv2_synthetic():
         ratio[b] = float(np.mean(g.max(1) / g.min(1)))
     print(f"g max/min ratio, last two epochs: B-fusion {ratio[True]:.3f}, frozen weights {ratio[False]:.3f}")
     assert ratio[True] < ratio[False]
+
+
+def test_awf_sims_protocol_builds_its_models():
+    """awf-sims: Table 4's SIMS setting and the (-)GB / (-)A-fusion ablations, each entry a valid model."""
+    from mmal.bench import load_config
+
+    cfg = load_config(protocol="awf-sims")
+    models = {d["label"]: mmal.task_models.get(d["task_model"], **d["model_args"]) for d in cfg["datasets"]}
+    assert {k: (m.b_fusion, m.a_fusion) for k, m in models.items()} == {
+        "awf": (True, True), "awf-no-gb": (False, True), "awf-no-a": (True, False)}
+    assert all((m.batch_size, m.lr, m.epochs, m.dropout) == (16, 1e-5, 50, 0.0) for m in models.values())
+    assert cfg["full_data"] and cfg["datasets"][0]["size"] == 1368 and cfg["report"]["metric"] == "acc2"

@@ -139,3 +139,47 @@ def test_check_strategy_random_on_dmmsa():
 def test_listed_with_capabilities():
     entry = mmal.task_models.entry("dmmsa")
     assert "predict_masked" in str(entry.meta.get("capabilities", "")) and "regression" in str(entry.meta.get("tasks", ""))
+
+
+def test_table5_ablations():
+    """``without``: no polarity head / loss (msc), no contrastive loss (cl; GDWG weighs L_Uni alone),
+    fixed equal task weights (gdwg); the total loss is Eq. 5 with those terms left out."""
+    from mmal.nn.training import load_batch
+
+    pool = sims_like_pool(24, n_labeled=24, seed=2)
+    pos = np.arange(8)
+    for without in ((), ("msc",), ("cl",), ("gdwg",)):
+        model = DMMSA(**KW, without=without).fit(pool, seed=0)
+        assert ("msc" in model.task_losses_[0]) == ("msc" not in without)
+        assert ("cl" in model.task_losses_[0]) == ("cl" not in without)
+        assert (model.net_.classifier is None) == ("msc" in without)
+        model.net_.eval()
+        with torch.no_grad():
+            out = model.net_(load_batch(pool, model.specs_, pos, model.device_))
+            tg = {h: torch.as_tensor(v[pos]) for h, v in model._targets(pool).items()}
+            parts = model.task_losses(out, tg)
+            total = float(model._training_loss(out, tg))
+        lam = model.gdwg_.weights()
+        if "gdwg" in without:
+            lam = {"uni": 0.5, "cl": 0.5}
+        elif "cl" in without:
+            assert lam == {"uni": 1.0} and all(h == {"uni": 1.0} for h in model.gdwg_history_)
+        else:
+            assert lam != {"uni": 0.5, "cl": 0.5}  # GDWG moved them
+        want = float(parts["msr"]) + float(parts.get("msc", 0.0)) + sum(lam[k] * float(parts[k]) for k in lam)
+        assert total == pytest.approx(want, rel=1e-6)
+    with pytest.raises(ValueError, match="not ablatable"):
+        DMMSA(without=["uni"])
+
+
+def test_dmmsa_sims_protocol_builds_its_models():
+    """dmmsa-sims: Tables 2 / 5 (full data, five seeds, the three ablations) and Table 4's fractions."""
+    from mmal.bench import load_config
+
+    cfg = load_config(protocol="dmmsa-sims")
+    models = {d["label"]: mmal.task_models.get(d["task_model"], **d["model_args"]) for d in cfg["datasets"]}
+    assert {k: m.without for k, m in models.items()} == {
+        "dmmsa": (), "dmmsa-wo-msc": ("msc",), "dmmsa-wo-cl": ("cl",), "dmmsa-wo-gdwg": ("gdwg",)}
+    main = cfg["datasets"][0]
+    assert cfg["full_data"] and len(cfg["seeds"]) == 5 and main["size"] == 1368
+    assert [main["init"] + r * main["budget"] for r in range(main["rounds"] + 1)] == [137 * k for k in range(1, 9)]

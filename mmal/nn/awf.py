@@ -11,7 +11,12 @@ Per-modality encoders (layer ``"enc:<m>"``) give ``Z_m`` (equal dims). Two fusio
   GradNorm; the paper does not say). ``w`` is a buffer: the task loss never updates it.
 * A-fusion (Eqs. 11-13): ``α = sigmoid(W2 relu(W1 p))`` with ``p_m = mean(Z_m)`` (average pooling
   of each modality's feature to a scalar), ``W1, W2`` ``M x M`` without bias; ``Z_ATT = [α_m Z_m]``;
-  trained by the task loss only.
+  trained by the task loss only. A-fusion reads ``Z_m`` detached: the paper's introduction has
+  its weights decide each modality's contribution without touching its learning rate (A-fusion's
+  parameters learn from the task loss alone, independent of the unimodal feature networks and of
+  B-fusion), and Eq. 5 updates each encoder through ``Z_GB`` alone,
+  ``∂L/∂W_i = ∂L/∂Z_GB · ω_i · ∂Z_i/∂W_i`` (with ``∂L/∂Z_GB = ½ ∂L/∂Z``). So ``ω_i`` alone scales
+  modality ``i``'s update, which is what B-fusion balances.
 
 ``Z = (Z_GB + Z_ATT) / 2`` feeds the task head: Dropout -> Linear (``"fuse:M"``) -> ReLU ->
 Dropout -> Linear (``"head:M"``); task loss L1 (regression) or cross-entropy (classification).
@@ -24,7 +29,9 @@ gets a linear probe ``"head:<head>"``, trained on ``Z_m.detach()`` (its loss, we
 eval mode the probe reads ``Z_m`` undetached, so ``grad_embed(head=T, layer="enc:text")`` is defined.
 
 ``embed()``'s modality feature is the block the fused head reads, ``(w_m + α_m) / 2 · Z_m``
-(per sample), so BMMAL's ``fuse:M`` check holds; an ``absent`` modality enters as ``Z_m = 0``.
+(per sample; ``w_m Z_m`` with ``a_fusion=False``), so BMMAL's ``fuse:M`` check holds; an ``absent`` modality enters as ``Z_m = 0``.
+The detach holds in eval mode too, so ``grad_embed(head="M", layer="enc:<m>")`` is the per-sample
+Eq. 5 gradient, the encoder update training would make.
 After ``fit``, ``balance_history_`` holds per epoch the B-fusion weights (at the epoch's end)
 and the epoch-mean ``g_i`` (the paper's Figs. 4-6).
 """
@@ -58,7 +65,7 @@ def mean_abs_grads(loss: torch.Tensor, weights: list[torch.Tensor], create_graph
 
 
 class AWFNet(nn.Module):
-    def __init__(self, encoders, feature_dims, unimodal_heads, out_dim, hidden, dropout, b_fusion: bool):
+    def __init__(self, encoders, feature_dims, unimodal_heads, out_dim, hidden, dropout, b_fusion: bool, a_fusion: bool = True):
         super().__init__()
         self.modalities = list(encoders)
         self.heads = [unimodal_heads[m] for m in self.modalities]
@@ -67,7 +74,7 @@ class AWFNet(nn.Module):
         if len(dims) > 1:
             raise ValueError(f"AWF needs equal feature dims (Eq. 11 pools [Z_T, Z_A, Z_V]), got {feature_dims}")
         fd, M = dims.pop(), len(self.modalities)
-        self.b_fusion = b_fusion
+        self.b_fusion, self.a_fusion = b_fusion, a_fusion
         self.register_buffer("bweights", torch.ones(M))
         self.w1 = nn.Linear(M, M, bias=False)
         self.w2 = nn.Linear(M, M, bias=False)
@@ -86,9 +93,12 @@ class AWFNet(nn.Module):
         w = self.bweights
         if self.training:  # a fresh leaf: ∇_w L_w is taken w.r.t. it, the task loss's gradient is dropped
             w = self.w_leaf = self.bweights.detach().clone().requires_grad_(self.b_fusion)
-        alpha = attention_weights(z, self.w1.weight, self.w2.weight)
-        scale = (w[None, :] + alpha) / 2  # Z = (Z_GB + Z_ATT) / 2, block by block
-        blocks = z * scale[..., None]
+        z_gb = z * w[None, :, None]  # Eq. 4, block by block
+        if self.a_fusion:
+            zd = z.detach()  # A-fusion reads Z_m but sends no gradient to the encoders (Eq. 5)
+            blocks = (z_gb + zd * attention_weights(zd, self.w1.weight, self.w2.weight)[..., None]) / 2  # (Z_GB + Z_ATT) / 2
+        else:  # Table 9's "(-) A-fusion": Z = Z_GB
+            blocks = z_gb
         feats = {m: blocks[:, i] for i, m in enumerate(self.modalities)}
         h = torch.relu(self.fuse(self.drop(blocks.flatten(1))))
         hidden = self.drop(h)
@@ -109,15 +119,16 @@ class AdaptiveWeightFusion(TorchTaskModel):
     """AWF (paper 004); regression (L1) or classification (CE).
 
     ``weight_lr`` is Eq. 10's learning rate of the B-fusion weights; ``b_fusion=False`` keeps them at 1
-    (the ablation); ``probe_weight`` weighs the unimodal probes' loss; ``fused_hidden`` the head width.
+    (Tables 7-8's "(-)GB"); ``a_fusion=False`` drops A-fusion, ``Z = Z_GB`` (Table 9's "(-)A-fusion");
+    ``probe_weight`` weighs the unimodal probes' loss; ``fused_hidden`` the head width.
     """
 
-    def __init__(self, *, weight_lr: float = 50.0, b_fusion: bool = True, probe_weight: float = 1.0,
+    def __init__(self, *, weight_lr: float = 50.0, b_fusion: bool = True, a_fusion: bool = True, probe_weight: float = 1.0,
                  fused_hidden: int = 32, **kw) -> None:
         super().__init__(**kw)
         if weight_lr < 0:
             raise ValueError(f"weight_lr must be >= 0, got {weight_lr}")
-        self.weight_lr, self.b_fusion = float(weight_lr), bool(b_fusion)
+        self.weight_lr, self.b_fusion, self.a_fusion = float(weight_lr), bool(b_fusion), bool(a_fusion)
         self.probe_weight, self.fused_hidden = float(probe_weight), int(fused_hidden)
 
     def fit(self, pool: Pool, *, seed: int = 0) -> "AdaptiveWeightFusion":
@@ -126,7 +137,8 @@ class AdaptiveWeightFusion(TorchTaskModel):
         return super().fit(pool, seed=seed)
 
     def _build_net(self, encoders, feature_dims, unimodal_heads, out_dim):
-        return AWFNet(encoders, feature_dims, unimodal_heads, out_dim, self.fused_hidden, self.dropout, self.b_fusion)
+        return AWFNet(encoders, feature_dims, unimodal_heads, out_dim, self.fused_hidden, self.dropout, self.b_fusion,
+                      self.a_fusion)
 
     def fusion_weights(self) -> dict[str, float]:
         """The current B-fusion weights ``{modality: w}``."""

@@ -24,6 +24,11 @@ Total loss (Eq. 5): ``L_MSR + L_MSC + λ_Uni L_Uni + λ_CL L_CL`` with ``λ`` fr
 :class:`GDWG`): ``λ_k(t) = softmax_k((L_k(t-1) / L_k(1)) / τ)`` from the epoch-mean losses,
 equal weights ``1/J`` for the first two epochs (``w_k(1) = 1``).
 
+Ablations (Table 5): ``without`` names the parts left out, ``"msc"`` (no polarity classifier
+or its loss), ``"cl"`` (no contrastive loss; GDWG then weighs ``L_Uni`` alone, ``λ_Uni = 1``) and
+``"gdwg"`` (fixed equal weights ``1/J``, GDWG's starting point); the paper does not say which
+fixed weights "w/o GDWG" used.
+
 Choices where the paper is silent: Smooth L1 is torch's (quadratic ``0.5 x² / φ`` below
 ``φ = smooth_beta``; Eq. 7's ``(x/φ)²`` is read as the usual Huber form); classification tasks
 (CHERMA-style) replace MSR by cross-entropy on the fused head, drop MSC (no intensity to map)
@@ -46,6 +51,9 @@ from torch.nn import functional as F
 from ..pool import MAIN_HEAD, Pool
 from .capabilities import NetOutput, TorchTaskModel
 from .training import train_batches
+
+
+ABLATIONS = ("msc", "cl", "gdwg")
 
 
 def multi_nt_xent(anchor: torch.Tensor, positives: list[torch.Tensor], negatives: list[torch.Tensor],
@@ -163,13 +171,19 @@ class DMMSA(TorchTaskModel):
 
     ``cl_temperature`` (τ_m, Eq. 3), ``gdwg_temperature`` (τ, Eq. 14), ``smooth_beta`` (φ, Eqs. 7,
     10), ``neutral_band`` (polarity mapping), ``anchor`` (contrastive anchor modality), ``fused_hidden``
-    (MLP width); the rest as :class:`~mmal.nn.capabilities.TorchTaskModel`. After ``fit``,
+    (MLP width), ``without`` (Table 5 ablations: any of ``"msc"``, ``"cl"``, ``"gdwg"``); the rest as
+    :class:`~mmal.nn.capabilities.TorchTaskModel`. After ``fit``,
     ``gdwg_history_`` lists the per-epoch ``{"uni": λ, "cl": λ}`` and ``task_losses_`` the epoch-mean losses.
     """
 
     def __init__(self, *, cl_temperature: float = 0.5, gdwg_temperature: float = 1.0, smooth_beta: float = 1.0,
-                 neutral_band: float = 0.0, anchor: str | None = None, fused_hidden: int = 32, **kw) -> None:
+                 neutral_band: float = 0.0, anchor: str | None = None, fused_hidden: int = 32,
+                 without: tuple[str, ...] | list[str] = (), **kw) -> None:
         super().__init__(**kw)
+        self.without = (without,) if isinstance(without, str) else tuple(without)
+        bad = sorted(set(self.without) - set(ABLATIONS))
+        if bad:
+            raise ValueError(f"without={list(self.without)}: {bad} not ablatable; use any of {list(ABLATIONS)}")
         if cl_temperature <= 0 or smooth_beta <= 0:
             raise ValueError(f"cl_temperature and smooth_beta must be > 0, got {cl_temperature}, {smooth_beta}")
         self.cl_temperature, self.gdwg_temperature = float(cl_temperature), float(gdwg_temperature)
@@ -182,7 +196,7 @@ class DMMSA(TorchTaskModel):
         if anchor not in names:
             raise ValueError(f"anchor={anchor!r} is not a modality of the pool; its modalities are {names}")
         self.anchor_ = anchor
-        self.gdwg_ = GDWG(["uni", "cl"], self.gdwg_temperature)
+        self.gdwg_ = GDWG(["uni"] if "cl" in self.without else ["uni", "cl"], self.gdwg_temperature)
         self._meter = EpochMeter(pool.labeled_positions().size, self.batch_size)
         self.task_losses_: list[dict[str, float]] = []
         super().fit(pool, seed=seed)
@@ -198,7 +212,7 @@ class DMMSA(TorchTaskModel):
         return out
 
     def _build_net(self, encoders, feature_dims, unimodal_heads, out_dim):
-        n_pol = 0 if self.task_.is_classification else 3
+        n_pol = 0 if self.task_.is_classification or "msc" in self.without else 3
         return DMMSANet(encoders, feature_dims, unimodal_heads, out_dim, self.fused_hidden, self.dropout, n_pol)
 
     def _point_loss(self, pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -217,6 +231,8 @@ class DMMSA(TorchTaskModel):
         uni = [self._point_loss(out.shared[(m, "s")], y) for m in mods]
         uni += [self._point_loss(out.shared[(m, "d")], targets[head_of[m]]) for m in mods]
         losses["uni"] = sum(uni) / len(uni)
+        if "cl" in self.without:
+            return losses
         a = self.anchor_
         others = [m for m in mods if m != a]
         losses["cl"] = multi_nt_xent(out.sim[a], [out.sim[m] for m in others], [out.dis[a]] + [out.dis[m] for m in others],
@@ -225,7 +241,8 @@ class DMMSA(TorchTaskModel):
 
     def _training_loss(self, out: DMMSAOutput, targets: dict[str, torch.Tensor]) -> torch.Tensor:
         losses = self.task_losses(out, targets)
-        lam = self.gdwg_.weights()
+        tasks = self.gdwg_.tasks
+        lam = {k: 1.0 / len(tasks) for k in tasks} if "gdwg" in self.without else self.gdwg_.weights()
         total = sum(v for k, v in losses.items() if k in ("msr", "msc")) + sum(lam[k] * losses[k] for k in lam)
         epoch = self._meter.add({k: float(v.detach()) for k, v in losses.items()})
         if epoch is not None:

@@ -3,6 +3,7 @@
 * ``mtl`` - GRACE Sec. 3.2 multi-task late-fusion MSA model (regression or classification).
 * ``mm-classifier`` - BMMAL Eq. 1 M-modality classifier, concat (default) or ``fusion="sum"``.
 * ``nlgate`` - BMMAL's classifier with NL-gate (non-local) fusion (BMMAL Sec. 4.5, Fig. 7).
+* ``lfmim`` - LFMIM (Sun et al. 2023), the transformer task model of GRACE supplement App. E.
 """
 
 import mmal
@@ -18,3 +19,5 @@ def register_task_models(register):
              summary="M-modality classifier: unimodal + concat/sum-fused linear classifiers, mean CE (BMMAL Eq. 1)")
     register("nlgate", "mmal.nn.nlgate:NLGateClassifier", capabilities=CAPS, tasks="classification",
              summary="BMMAL classifier with NL-gate fusion: one modality's tokens attend over the others' (BMMAL Fig. 7)")
+    register("lfmim", "mmal.nn.lfmim:LFMIM", capabilities=CAPS, tasks="regression,classification",
+             summary="LFMIM: unimodal transformers + a multimodal transformer fed every unimodal layer (GRACE App. E)")
