@@ -30,3 +30,11 @@ class UnknownNameError(MMALError, KeyError):
 
 class ConfigError(MMALError, ValueError):
     """A configuration value or file is wrong."""
+
+
+class PluginWarning(UserWarning):
+    """A plugin's name is shadowed by a built-in one (the built-in wins), or a plugin was renamed."""
+
+
+class GlobalRandomStateWarning(UserWarning):
+    """A strategy's query drew from global random state (policy ``"warn"``, see ``mmal.strategy``)."""
