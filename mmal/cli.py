@@ -114,6 +114,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     if args.config and args.protocol:
         raise ConfigError("give --config FILE or --protocol NAME, not both")
+    if args.address and args.executor != "ray":
+        raise ConfigError(f"--address {args.address!r} is the Ray cluster to run on: add --executor ray")
     source = args.config or (str(protocols.path(args.protocol)) if args.protocol else None)
     raw = read_file(source) if source else copy.deepcopy(DEFAULT_CONFIG)
     if args.strategies:

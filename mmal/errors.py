@@ -32,6 +32,11 @@ class ConfigError(MMALError, ValueError):
     """A configuration value or file is wrong."""
 
 
+class StoreError(MMALError):
+    """A results store or output file is unreadable, unsafe (a link), full or unwritable, or
+    belongs to another run (also importable as ``mmal.bench.store.StoreError``)."""
+
+
 class PluginWarning(UserWarning):
     """A plugin's name is shadowed by a built-in one (the built-in wins), or a plugin was renamed."""
 
