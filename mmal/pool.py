@@ -396,10 +396,12 @@ def _id_array(ids: object) -> np.ndarray:
     """Sample ids as a str or int array: one kind, no None / NaN / floats."""
     if isinstance(ids, (str, bytes)):
         raise PoolError(f"ids must hold one id per sample (a list or array), got the single string {ids!r}")
-    try:
-        arr = np.asarray(ids)
+    try:  # a list goes through object dtype, so numpy does not turn [1, "a"] into strings silently
+        arr = ids if isinstance(ids, np.ndarray) else np.asarray(list(ids), dtype=object)
     except (ValueError, TypeError) as exc:
         raise PoolError(f"ids must be a 1-D list or array of strings or ints: {exc}") from None
+    if arr.dtype.kind == "O" and arr.size and all(isinstance(x, np.generic) for x in arr.reshape(-1)[:1]):
+        arr = np.asarray(arr.tolist())  # numpy scalars (from an array's iteration) back to a typed array
     kind = arr.dtype.kind
     if kind in "iuUS":
         return arr
@@ -409,7 +411,7 @@ def _id_array(ids: object) -> np.ndarray:
         if pos is not None:
             bad = flat[pos]
             raise PoolError(f"ids must be strings or ints; position {pos} holds {bad!r} ({type(bad).__name__}): "
-                            "None or NaN cannot name a sample")
+                            "use str or int ids (None, NaN, floats and bools cannot name a sample)")
         if all(isinstance(x, str) for x in flat):
             return arr.astype(str)
         if all(isinstance(x, int) for x in flat):

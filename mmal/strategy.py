@@ -155,8 +155,20 @@ def changed_generators(before: dict[str, Any], after: dict[str, Any]) -> list[st
     return [k for k in before if k in after and not _same(before[k], after[k])]
 
 
+def _torch_fresh_state() -> np.ndarray:
+    """torch's global state as it was right after its last seeding (torch seeds itself on import)."""
+    import torch
+
+    g = torch.Generator()
+    g.manual_seed(torch.initial_seed())
+    return g.get_state().numpy()
+
+
 def _check_global_rng(before: dict[str, Any], who: str, policy: str, model: Any) -> None:
-    changed = changed_generators(before, global_random_state())
+    after = global_random_state()
+    if "torch" in after and "torch" not in before:  # torch was first imported during the query
+        before = {**before, "torch": _torch_fresh_state()}
+    changed = changed_generators(before, after)
     if not changed:
         return
     by = f" (or the task model {type(model).__name__} it called)" if model is not None else ""
