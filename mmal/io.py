@@ -71,6 +71,12 @@ def open_append(path: str | Path, mode: str = "a") -> IO:
     return os.fdopen(_open_append_fd(path), mode)
 
 
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
 def append_line(path: str | Path, line: str) -> None:
     """Append one line with a single write and fsync it (an append-only JSONL store). If the
     write fails (``ENOSPC``, ``EDQUOT``, ``EIO``), the file is cut back to its previous length."""
@@ -83,15 +89,13 @@ def append_line(path: str | Path, line: str) -> None:
     try:
         size = os.fstat(fd).st_size
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
+            _write_all(fd, data)
             os.fsync(fd)
-        except OSError:
+        except OSError as exc:
             try:
                 os.ftruncate(fd, size)
             except OSError:
                 pass
-            raise
+            raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc  # fd errors name no file
     finally:
         os.close(fd)
