@@ -252,7 +252,8 @@ def _describe(exc: BaseException) -> str:
     last = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
     where = f" ({last[0].filename}:{last[0].lineno})" if last else ""
     what = {SystemExit: " (the plugin called sys.exit)", KeyboardInterrupt: " (raised KeyboardInterrupt)"}.get(type(exc), "")
-    return f"{type(exc).__name__}: {exc}{what}{where}"
+    text = f": {exc}" if str(exc) else ""
+    return f"{type(exc).__name__}{text}{what}{where}"
 
 
 _default: Plugins | None = None

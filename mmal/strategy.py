@@ -246,6 +246,7 @@ def validate_selection(selection: Any, pool: Pool, k: int, who: str) -> None:
     pos = np.asarray(selection.positions)
     if pos.ndim != 1 or not (np.issubdtype(pos.dtype, np.integer) or pos.size == 0):
         raise ContractError(f"{who} returned positions of shape {pos.shape} and dtype {pos.dtype}; need a 1-D integer array")
+    pos = pos.astype(np.int64)
     if pos.size != k:
         raise ContractError(f"{who} returned {pos.size} positions; the contract asks for exactly {k} (min(budget, n_unlabeled))")
     if pos.size and (pos.min() < 0 or pos.max() >= pool.n):
