@@ -201,8 +201,8 @@ def cmd_query(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="mmal", description="Active learning for multimodal data.")
-    sub = p.add_subparsers(dest="command", required=True)
+    p = _Parser(prog="mmal", description="Active learning for multimodal data.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=argparse.ArgumentParser)
 
     ls = sub.add_parser("list", help="strategies, task models and datasets, with the plugin each comes from")
     ls.add_argument("--json", action="store_true")
@@ -274,30 +274,37 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-# options whose value may start with "-" (a negative number or range): "--label-range -1,1"
-_NEGATIVE_OK = re.compile(r"^-(\d|\.\d)[\d.,eE+-]*$")
+# a value that starts with "-" but is a number or a range of numbers: "--label-range -1,1"
+_NEGATIVE_VALUE = re.compile(r"^-(\d|\.\d)[\d.,eE+-]*$")
 
 
-def _join_negative_values(argv: list[str], parser: argparse.ArgumentParser) -> list[str]:
-    """``--flag -1,1`` -> ``--flag=-1,1`` for flags that take a value, so argparse does not read
-    a negative number or range as an option."""
-    takes_value = set()
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for sub in action.choices.values():
-                takes_value |= {o for a in sub._actions if a.nargs is None and a.option_strings and not a.const
-                                and not isinstance(a, (argparse._StoreTrueAction, argparse._StoreFalseAction, argparse._HelpAction))
-                                for o in a.option_strings}
-    out: list[str] = []
-    i = 0
-    while i < len(argv):
-        if argv[i] in takes_value and i + 1 < len(argv) and _NEGATIVE_OK.match(argv[i + 1]):
-            out.append(f"{argv[i]}={argv[i + 1]}")
-            i += 2
-        else:
-            out.append(argv[i])
-            i += 1
-    return out
+class _Parser(argparse.ArgumentParser):
+    """argparse that reads ``--flag -1,1`` as ``--flag=-1,1`` for flags taking a value (plain
+    argparse takes a negative range for an option and fails)."""
+
+    def parse_known_args(self, args=None, namespace=None):  # type: ignore[override]
+        argv = list(sys.argv[1:] if args is None else args)
+        takes_value = {o for a in self._all_actions() if a.option_strings and a.nargs is None and a.const is None
+                       and not isinstance(a, (argparse._StoreTrueAction, argparse._StoreFalseAction, argparse._HelpAction))
+                       for o in a.option_strings}
+        out: list[str] = []
+        i = 0
+        while i < len(argv):
+            if argv[i] in takes_value and i + 1 < len(argv) and _NEGATIVE_VALUE.match(argv[i + 1]):
+                out.append(f"{argv[i]}={argv[i + 1]}")
+                i += 2
+            else:
+                out.append(argv[i])
+                i += 1
+        return super().parse_known_args(out, namespace)
+
+    def _all_actions(self) -> list[argparse.Action]:
+        actions = list(self._actions)
+        for a in self._actions:
+            if isinstance(a, argparse._SubParsersAction):
+                for sub in a.choices.values():
+                    actions += sub._actions
+        return actions
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
@@ -305,8 +312,7 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(_join_negative_values(list(sys.argv[1:] if argv is None else argv), parser))
+    args = build_parser().parse_args(argv)
     warnings.showwarning = _show_warning
     try:
         status = args.func(args)

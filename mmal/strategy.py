@@ -174,9 +174,9 @@ def _check_global_rng(before: dict[str, Any], who: str, policy: str, model: Any)
     by = f" (or the task model {type(model).__name__} it called)" if model is not None else ""
     msg = (f"{who}{by} drew from the global random state of {changed} during query, so its picks change from run "
            "to run; draw only from the rng argument (e.g. rng.choice, rng.permutation; torch.Generator seeded from "
-           f"rng.integers). Set {GLOBAL_RNG_ENV}=warn (or mmal.strategy.set_global_rng_policy('warn')) to go on anyway")
+           "rng.integers)")
     if policy == "error":
-        raise ContractError(msg)
+        raise ContractError(f"{msg}. Set {GLOBAL_RNG_ENV}=warn (or mmal.strategy.set_global_rng_policy('warn')) to go on anyway")
     warnings.warn(msg, GlobalRandomStateWarning, stacklevel=4)
 
 
