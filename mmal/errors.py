@@ -32,6 +32,11 @@ class ConfigError(MMALError, ValueError):
     """A configuration value or file is wrong."""
 
 
+class ArgumentError(ConfigError, TypeError):
+    """An unknown, missing or mistyped argument of a strategy, task model or dataset (a
+    ``TypeError`` too, as Python raises for a bad call)."""
+
+
 class StoreError(MMALError):
     """A results store or output file is unreadable, unsafe (a link), full or unwritable, or
     belongs to another run (also importable as ``mmal.bench.store.StoreError``)."""

@@ -46,7 +46,7 @@ from typing import Any, Callable, Mapping
 
 import pluggy
 
-from .errors import ConfigError, MMALError, PluginError, PluginWarning, UnknownNameError
+from .errors import ArgumentError, ConfigError, MMALError, PluginError, PluginWarning, UnknownNameError
 
 PROJECT = "mmal"
 ENTRY_POINT_GROUP = "mmal"
@@ -339,7 +339,7 @@ class Registry:
         entry = self.entry(name)
         problems = param_problems(entry.load(), params, reserved=reserved, probe=self.kind != "dataset")
         if problems:
-            raise ConfigError(f"{self.kind} {name!r} (plugin {entry.plugin!r}): {'; '.join(problems)}")
+            raise ArgumentError(f"{self.kind} {name!r} (plugin {entry.plugin!r}): {'; '.join(problems)}")
 
     def get(self, name: str, **params: Any) -> Any:
         """Build the named object with ``params``; strategies learn their name and plugin."""
@@ -347,13 +347,13 @@ class Registry:
         target = entry.load()
         problems = param_problems(target, params, probe=self.kind != "dataset")
         if problems:
-            raise ConfigError(f"{self.kind} {name!r} (plugin {entry.plugin!r}): {'; '.join(problems)}")
+            raise ArgumentError(f"{self.kind} {name!r} (plugin {entry.plugin!r}): {'; '.join(problems)}")
         try:
             obj = target(**params)
         except MMALError:
             raise
         except (TypeError, ValueError) as exc:
-            raise ConfigError(f"{self.kind} {name!r} (plugin {entry.plugin!r}) rejected its arguments {params}: "
+            raise (ArgumentError if isinstance(exc, TypeError) else ConfigError)(f"{self.kind} {name!r} (plugin {entry.plugin!r}) rejected its arguments {params}: "
                               f"{type(exc).__name__}: {exc}") from exc
         if self.kind == "strategy":
             obj.name, obj.plugin = name, entry.plugin

@@ -51,6 +51,9 @@ def test_dataset_arguments_and_paths_are_checked(no_data, tmp_path):
         preflight(cfg.to_config())
     assert "args: no parameter 'veiw'; did you mean 'view'?" in str(err.value)
     assert f"args.path '{tmp_path / 'nope.pkl'}' does not exist" in str(err.value)
+    synthetic = BenchConfig(strategies=["random"], dataset="simsv2-synthetic", dataset_args={"dominanse": 2.0})
+    with pytest.raises(ConfigError, match="args: no parameter 'dominanse'; did you mean 'dominance'"):
+        preflight(synthetic.to_config())  # a family's **kw arguments are checked too
 
 
 def test_a_good_grid_passes_the_preflight_and_runs(tmp_path):
