@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import json
+import os
+import re
 import sys
+import traceback
+import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -39,12 +42,15 @@ def cmd_list(args: argparse.Namespace) -> int:
     plugins = default()
     listing: dict[str, Any] = {}
     for kind in KINDS:
+        resolved = plugins.entries(kind)
         listing[kind] = [
-            {"name": e.name, "plugin": e.plugin, "dist": e.dist, "version": e.version, "summary": e.summary, **e.meta}
-            for e in plugins.entries(kind).values()
+            {"name": e.name if resolved.get(e.name) is e else e.qualified, "plugin": e.plugin, "dist": e.dist,
+             "version": e.version, "summary": e.summary, **e.meta}
+            for entries in plugins.all_entries(kind).values() for e in entries
         ]
     listing["broken"] = plugins.broken()
     listing["conflicts"] = {k: plugins.conflicts(k) for k in KINDS if plugins.conflicts(k)}
+    listing["shadowed"] = {k: plugins.shadowed(k) for k in KINDS if plugins.shadowed(k)}
     if args.json:
         print(json.dumps(listing, indent=2, default=str))
     else:
@@ -57,9 +63,13 @@ def cmd_list(args: argparse.Namespace) -> int:
                 print(f"  {e['name']:<22} {src:<34} {e['summary']}" + (f" [{extra}]" if extra else ""))
         for name, err in listing["broken"].items():
             print(f"BROKEN plugin {name!r}: {err}")
+        for kind, conf in listing["shadowed"].items():
+            for name, who in conf.items():
+                print(f"SHADOWED: {kind} {name!r} is the built-in one; also registered by {who}, "
+                      f"reachable as {', '.join(repr(f'{p}:{name}') for p in who)}")
         for kind, conf in listing["conflicts"].items():
             for name, who in conf.items():
-                print(f"CONFLICT: {kind} {name!r} registered by {who}")
+                print(f"CONFLICT: {kind} {name!r} registered by {who}; use {', '.join(repr(f'{p}:{name}') for p in who)}")
     return 1 if listing["conflicts"] else 0
 
 
@@ -104,6 +114,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     if args.config and args.protocol:
         raise ConfigError("give --config FILE or --protocol NAME, not both")
+    if args.address and args.executor != "ray":
+        raise ConfigError(f"--address {args.address!r} is the Ray cluster to run on: add --executor ray")
     source = args.config or (str(protocols.path(args.protocol)) if args.protocol else None)
     raw = read_file(source) if source else copy.deepcopy(DEFAULT_CONFIG)
     if args.strategies:
@@ -158,60 +170,39 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_labels(path: Path, heads: Sequence[str]) -> tuple[list[str], dict[str, np.ndarray]]:
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    if rows and "id" not in rows[0]:
-        raise MMALError(f"{path}: the label file needs an 'id' column and one column per head (e.g. M)")
-    ids = [r["id"] for r in rows]
-    labels = {h: np.array([float(r[h]) if r.get(h, "") != "" else np.nan for r in rows]) for h in heads if rows and h in rows[0]}
-    return ids, labels
+def _range(text: str) -> tuple[float, float]:
+    parts = _csv(text)
+    try:
+        lo, hi = (float(x) for x in parts)
+    except ValueError:
+        raise MMALError(f"--label-range must be lo,hi (two numbers), e.g. -1,1; got {text!r}") from None
+    if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
+        raise MMALError(f"--label-range must be two finite numbers with lo < hi, e.g. -1,1; got {text!r}")
+    return lo, hi
 
 
 def cmd_query(args: argparse.Namespace) -> int:
-    from .io import atomic_write_text
-    from .plugins import strategies, task_models
-    from .pool import Pool, Task
-    from .rng import derive_rng
+    from .query import QueryOptions, run_query
 
-    try:
-        data = np.load(args.features, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise MMALError(f"cannot read feature file {args.features}: {exc}") from exc
-    if "ids" not in data:
-        raise MMALError(f"{args.features}: the feature file needs an 'ids' array and one array per modality")
-    ids = data["ids"].astype(str)
-    mods = {k: data[k] for k in data.files if k != "ids" and not k.endswith("__lengths")}
-    lengths = {k[: -len("__lengths")]: data[k] for k in data.files if k.endswith("__lengths")}
-    if args.task == "classification":
-        task = Task("classification", n_classes=args.n_classes)
-    else:
-        task = Task("regression", label_range=tuple(float(x) for x in _csv(args.label_range)) if args.label_range else None)
-    pool = Pool(mods, task, ids=ids, lengths=lengths)
-    if args.labels:
-        lab_ids, labels = _read_labels(Path(args.labels), task.heads)
-        if lab_ids:
-            pool.label(np.asarray(lab_ids), labels)
-    strategy = strategies.get(args.strategy)
-    model = None
-    if args.task_model:
-        model = task_models.get(args.task_model).fit(pool, seed=args.seed)
-    elif strategy.requires:
-        raise MMALError(f"strategy {args.strategy!r} needs a task model with {sorted(strategy.requires)}: pass --task-model")
-    sel = strategy.select(model, pool, args.budget, rng=derive_rng(args.seed, args.round, args.strategy), round=args.round)
-    chosen = sel.ids(pool)
-    text = "\n".join(str(i) for i in chosen) + "\n"
-    if args.out:
-        atomic_write_text(args.out, text)
-        print(f"wrote {len(chosen)} ids to {args.out}", file=sys.stderr)
-    else:
-        sys.stdout.write(text)
+    head_modality = _kv(args.head_modality)
+    bad = {h: m for h, m in head_modality.items() if not isinstance(m, str) or h == "M"}
+    if bad:
+        raise MMALError(f"--head-modality takes HEAD=MODALITY for unimodal heads, e.g. T=text; got {bad}")
+    opts = QueryOptions(
+        features=Path(args.features), labels=Path(args.labels) if args.labels else None, strategy=args.strategy,
+        strategy_args=_kv(args.strategy_arg), budget=args.budget, task=args.task, n_classes=args.n_classes,
+        class_names=tuple(_csv(args.class_names)) if args.class_names else None,
+        label_range=_range(args.label_range) if args.label_range else None, head_modality=head_modality,
+        task_model=args.task_model, model_args=_kv(args.model_arg), seed=args.seed, round=args.round,
+        state=Path(args.state) if args.state else None, out=Path(args.out) if args.out else None,
+    )
+    run_query(opts, log=None if args.quiet else sys.stderr)
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="mmal", description="Active learning for multimodal data.")
-    sub = p.add_subparsers(dest="command", required=True)
+    p = _Parser(prog="mmal", description="Active learning for multimodal data.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=argparse.ArgumentParser)
 
     ls = sub.add_parser("list", help="strategies, task models and datasets, with the plugin each comes from")
     ls.add_argument("--json", action="store_true")
@@ -257,26 +248,98 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--formats", default="png,svg", help="figure formats")
     r.set_defaults(func=cmd_report)
 
-    q = sub.add_parser("query", help="which samples to annotate next")
+    q = sub.add_parser("query", help="which samples to annotate next",
+                       description="One annotation round: train the task model on the labeled samples, select the next "
+                                   "ids. A state file beside the labels keeps the round number (see docs: Concepts).")
     q.add_argument("--features", required=True, help=".npz with 'ids' and one array per modality (NAME__lengths optional)")
-    q.add_argument("--labels", help="CSV with an 'id' column and one column per head (M, T, A, V)")
+    q.add_argument("--labels", help="CSV with an 'id' column and one column per head the task has: M, and any of T, A, V")
     q.add_argument("--strategy", required=True)
+    q.add_argument("--strategy-arg", action="append", default=[], metavar="KEY=VALUE", help="a strategy argument, e.g. alpha=0.5")
     q.add_argument("--budget", type=int, required=True)
-    q.add_argument("--task", choices=("classification", "regression"), default="regression")
-    q.add_argument("--n-classes", type=int)
-    q.add_argument("--label-range", help="lo,hi for regression labels")
-    q.add_argument("--task-model")
+    q.add_argument("--task", choices=("classification", "regression"),
+                   help="required unless --n-classes / --class-names (classification), --label-range (regression) or the state file say it")
+    q.add_argument("--n-classes", type=int, help="number of classes (classification)")
+    q.add_argument("--class-names", help="comma-separated class names, in index order; label cells may use them")
+    q.add_argument("--label-range", help="lo,hi for regression labels, e.g. -1,1")
+    q.add_argument("--head-modality", action="append", default=[], metavar="HEAD=MODALITY",
+                   help="the modality a unimodal head reads (default T=text, A=audio, V=vision)")
+    q.add_argument("--task-model", help="the task model to train (strategies that read a model need one)")
+    q.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE", help="a task-model argument, e.g. epochs=20")
     q.add_argument("--seed", type=int, default=0)
-    q.add_argument("--round", type=int, default=1, help="the AL round (strategies with a curriculum use it)")
+    q.add_argument("--round", type=int, help="the AL round (default: from the state file; 1 without one)")
+    q.add_argument("--state", help="the state file (default: <labels>.mmal-state.json, or <features>.mmal-state.json)")
     q.add_argument("--out", help="write the ids here (atomically) instead of printing them")
+    q.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     q.set_defaults(func=cmd_query)
     return p
 
 
+# a value that starts with "-" but is a number or a range of numbers: "--label-range -1,1"
+_NEGATIVE_VALUE = re.compile(r"^-(\d|\.\d)[\d.,eE+-]*$")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reads ``--flag -1,1`` as ``--flag=-1,1`` for flags taking a value (plain
+    argparse takes a negative range for an option and fails)."""
+
+    def parse_known_args(self, args=None, namespace=None):  # type: ignore[override]
+        argv = list(sys.argv[1:] if args is None else args)
+        takes_value = {o for a in self._all_actions() if a.option_strings and a.nargs is None and a.const is None
+                       and not isinstance(a, (argparse._StoreTrueAction, argparse._StoreFalseAction, argparse._HelpAction))
+                       for o in a.option_strings}
+        out: list[str] = []
+        i = 0
+        while i < len(argv):
+            if argv[i] in takes_value and i + 1 < len(argv) and _NEGATIVE_VALUE.match(argv[i + 1]):
+                out.append(f"{argv[i]}={argv[i + 1]}")
+                i += 2
+            else:
+                out.append(argv[i])
+                i += 1
+        return super().parse_known_args(out, namespace)
+
+    def _all_actions(self) -> list[argparse.Action]:
+        actions = list(self._actions)
+        for a in self._actions:
+            if isinstance(a, argparse._SubParsersAction):
+                for sub in a.choices.values():
+                    actions += sub._actions
+        return actions
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"mmal: warning: {message}", file=file or sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    warnings.showwarning = _show_warning
     try:
-        return args.func(args)
+        status = args.func(args)
+        sys.stdout.flush()  # inside the try: a closed pipe is reported here, not at exit
+        return status
     except MMALError as exc:
         print(f"mmal: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("\nmmal: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `mmal list | head`: the reader left; say nothing more
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except OSError:
+            pass
+        return 141
+    except OSError as exc:
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"mmal: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        if os.environ.get("MMAL_TRACEBACK"):
+            raise
+        tb = traceback.extract_tb(exc.__traceback__)[-1:]
+        at = f" (at {tb[0].filename}:{tb[0].lineno})" if tb else ""
+        print(f"mmal: internal error: {type(exc).__name__}: {exc}{at}\nThis is a bug in mmal or a plugin; rerun with "
+              "MMAL_TRACEBACK=1 for the traceback and report it", file=sys.stderr)
+        return 3

@@ -30,3 +30,21 @@ class UnknownNameError(MMALError, KeyError):
 
 class ConfigError(MMALError, ValueError):
     """A configuration value or file is wrong."""
+
+
+class ArgumentError(ConfigError, TypeError):
+    """An unknown, missing or mistyped argument of a strategy, task model or dataset (a
+    ``TypeError`` too, as Python raises for a bad call)."""
+
+
+class StoreError(MMALError):
+    """A results store or output file is unreadable, unsafe (a link), full or unwritable, or
+    belongs to another run (also importable as ``mmal.bench.store.StoreError``)."""
+
+
+class PluginWarning(UserWarning):
+    """A plugin's name is shadowed by a built-in one (the built-in wins), or a plugin was renamed."""
+
+
+class GlobalRandomStateWarning(UserWarning):
+    """A strategy's query drew from global random state (policy ``"warn"``, see ``mmal.strategy``)."""

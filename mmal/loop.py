@@ -19,9 +19,10 @@ from typing import Any, Callable
 import numpy as np
 
 from .data import Dataset, Oracle
+from .errors import ConfigError
 from .io import atomic_write_text
 from .metrics import evaluate
-from .pool import Pool
+from .pool import MAIN_HEAD, Pool
 from .rng import derive_rng, derive_seed
 from .strategy import Strategy
 
@@ -91,10 +92,7 @@ def run_loop(
     state to save for resuming. Returns the records of rounds 0..rounds (fewer if the pool
     runs out of unlabeled samples).
     """
-    if init < 1 or init > dataset.train.n:
-        raise ValueError(f"init must be in 1..{dataset.train.n} (the train pool's size), got {init}")
-    if rounds < 0:
-        raise ValueError(f"rounds must be >= 0, got {rounds}")
+    check_loop_args(dataset, strategy, init=init, budget=budget, rounds=rounds, seed=seed)
     name = strategy.name or type(strategy).__name__
     tr = dataset.train  # a working copy of the labels and mask; feature arrays (maybe memmaps) shared
     pool = Pool(tr.modalities, tr.task, ids=tr.ids, labels=tr.labels, lengths=tr.lengths, labeled=tr.labeled,
@@ -128,6 +126,32 @@ def run_loop(
         history.append(record)
         _notify(on_round, history, pool, seed, name)
     return history
+
+
+def _int_arg(name: str, value: Any, minimum: int, fix: str = "") -> None:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ConfigError(f"run_loop: {name} must be an int >= {minimum}{fix}, got {value!r} ({type(value).__name__})")
+
+
+def check_loop_args(dataset: Any, strategy: Any, *, init: Any, budget: Any, rounds: Any, seed: Any) -> None:
+    """Raise :class:`ConfigError` (naming the argument) before round 0 unless the loop can run:
+    integer ``init`` / ``budget`` / ``rounds`` / ``seed`` in range, a Strategy, and a test
+    pool with samples and ``M`` labels to evaluate on (else every metric would be empty)."""
+    if not isinstance(dataset, Dataset):
+        raise ConfigError(f"run_loop: dataset must be a mmal.Dataset (mmal.datasets.get(...)), got {type(dataset).__name__}")
+    if not isinstance(strategy, Strategy):
+        raise ConfigError(f"run_loop: strategy must be a mmal.Strategy (mmal.strategies.get(...)), got {type(strategy).__name__}")
+    _int_arg("init", init, 1, f" (at most the train pool's {dataset.train.n} samples)")
+    if init > dataset.train.n:
+        raise ConfigError(f"run_loop: init={init} is more than the train pool's {dataset.train.n} samples; lower init")
+    _int_arg("budget", budget, 1)
+    _int_arg("rounds", rounds, 0)
+    _int_arg("seed", seed, 0)
+    test = dataset.test
+    if test.n == 0:
+        raise ConfigError(f"run_loop: dataset {dataset.name!r} has an empty test pool; metrics need test samples")
+    if np.isnan(test.labels[MAIN_HEAD]).all():
+        raise ConfigError(f"run_loop: dataset {dataset.name!r}'s test pool has no {MAIN_HEAD!r} labels to evaluate against")
 
 
 def _train(model_factory: Callable[[], Any], pool: Pool, seed: int, r: int) -> Any:

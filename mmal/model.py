@@ -39,6 +39,11 @@ Optional capabilities, by name (``model.capabilities`` lists those it offers):
     ``predict_masked(pool, positions=None, *, absent=frozenset()) -> [n, C]`` fused-head
     probabilities (regression: ``[n, 1]`` values) with the encoder features of the
     ``absent`` modalities set to zero (Shapley values, BMMAL Eq. 10).
+
+Fitted state (optional, checked by ``Strategy.select``): a model that sets
+``fit_signature_ = None`` in ``__init__`` and ``fit_signature_ = mmal.model.fit_signature(pool)``
+in ``fit`` gets a clear error, before any strategy work, when it is used unfitted or on a pool
+whose task or modality layout differs from the one it was fitted on (:func:`check_fitted`).
 """
 
 from __future__ import annotations
@@ -47,7 +52,7 @@ from typing import Any, Iterable, Mapping, Protocol, runtime_checkable
 
 import numpy as np
 
-from .errors import CapabilityError
+from .errors import CapabilityError, PoolError
 from .pool import Pool
 
 EMBED = "embed"
@@ -69,6 +74,41 @@ class TaskModel(Protocol):
     def predict(self, pool: Pool, positions: np.ndarray | None = None) -> Mapping[str, np.ndarray]: ...
 
     def predict_proba(self, pool: Pool, positions: np.ndarray | None = None) -> Mapping[str, np.ndarray]: ...
+
+
+_MISSING = object()
+
+
+def fit_signature(pool: Pool) -> dict[str, Any]:
+    """What a fitted model depends on: the task and each modality's per-sample shape
+    (a sequence's padded length ``L`` left out: another pool may pad differently)."""
+    t = pool.task
+    mods = {m: [a.ndim, a.shape[-1]] if a.ndim == 3 else [a.ndim, *a.shape[1:]] for m, a in pool.modalities.items()}
+    return {"kind": t.kind, "heads": list(t.heads), "n_classes": t.n_classes, "modalities": mods}
+
+
+def check_fitted(model: Any, pool: Pool, who: str = "") -> None:
+    """Raise if a model that records ``fit_signature_`` is unfitted or was fitted on a different layout."""
+    sig = getattr(model, "fit_signature_", _MISSING)
+    if sig is _MISSING:
+        return
+    name = type(model).__name__
+    at = f"{who}: " if who else ""
+    if sig is None:
+        raise CapabilityError(f"{at}the task model {name} is not fitted; call model.fit(pool, seed=...) first")
+    now = fit_signature(pool)
+    diffs = [f"{k} {sig[k]!r} then, {now[k]!r} now" for k in ("kind", "heads", "n_classes") if sig.get(k) != now[k]]
+    fitted, here = sig.get("modalities", {}), now["modalities"]
+    for m in sorted(set(fitted) | set(here)):
+        if m not in here:
+            diffs.append(f"modality {m!r} is missing")
+        elif m not in fitted:
+            diffs.append(f"modality {m!r} is new")
+        elif list(fitted[m]) != here[m]:
+            diffs.append(f"modality {m!r} is [ndim, dims] {list(fitted[m])} then, {here[m]} now")
+    if diffs:
+        raise PoolError(f"{at}the task model {name} was fitted on a different pool ({'; '.join(diffs)}); "
+                        "refit it on this pool, or give a pool with the same task and modalities")
 
 
 def model_capabilities(model: Any) -> frozenset[str]:

@@ -12,7 +12,6 @@ capabilities.
 
 from __future__ import annotations
 
-import sys
 import warnings
 from typing import Any, Callable
 
@@ -22,7 +21,7 @@ from .data import Dataset
 from .errors import CapabilityError, ContractError
 from .plugins import Registry, strategies, task_models
 from .rng import derive_rng
-from .strategy import Strategy
+from .strategy import Strategy, changed_generators, global_random_state
 
 
 class _NoCapabilities:
@@ -74,17 +73,6 @@ def _fresh(strategy: Strategy | Callable[[], Strategy] | str, registry: Registry
     return strategy()
 
 
-def _global_state() -> tuple[Any, ...]:
-    state: tuple[Any, ...] = (np.random.get_state()[1].copy(), np.random.get_state()[2])
-    if "torch" in sys.modules:
-        state += (sys.modules["torch"].random.get_rng_state().numpy().copy(),)
-    return state
-
-
-def _same_state(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
-    return len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b))
-
-
 def check_strategy(
     strategy: Strategy | Callable[[], Strategy] | str,
     *,
@@ -120,9 +108,9 @@ def check_strategy(
                 raise ContractError(f"{who} is not deterministic for one seed (budget {budget})")
 
         np.random.seed(1)
-        before = _global_state()
+        before = global_random_state()
         a = run(pool, max(1, n_unl // 2))
-        if not _same_state(before, _global_state()):
+        if changed_generators(before, global_random_state()):
             raise ContractError(f"{who} used global random state (numpy or torch); use the rng argument")
         np.random.seed(2)
         b = run(pool, max(1, n_unl // 2))

@@ -78,7 +78,7 @@ def test_label_errors():
     with pytest.raises(PoolError, match="not class indices"):
         pool.label(["s1"], [1.5])
     with pytest.raises(PoolError, match="'M' label is required"):
-        Pool({"a": np.zeros((2, 2))}, REG).label([0], {"T": [0.1]})
+        Pool({"text": np.zeros((2, 2)), "audio": np.zeros((2, 2))}, REG).label([0], {"T": [0.1]})
 
 
 def test_task_validation():

@@ -110,3 +110,45 @@ def test_pytest_fixtures_expose_the_kit(mmal_check_strategy, mmal_toy_dataset):
     mmal_check_strategy("random", dataset=mmal_toy_dataset)
     with pytest.raises(ContractError, match="broken-duplicates"):
         mmal_check_strategy("broken-duplicates", registry=registry_with("duplicates"))
+
+
+# ------------------------------------------------------------------ every check of validate_selection
+def contract_pool():
+    """10 samples, positions 0, 1, 2 labeled."""
+    return mmal.Pool({"a": np.arange(20, dtype=np.float32).reshape(10, 2)}, mmal.Task("classification", n_classes=2),
+                     labels={"M": [0, 1, 0] + [np.nan] * 7})
+
+
+@pytest.mark.parametrize("selection, k, message", [
+    ([3, 4], 2, "returned list, not a mmal.Selection"),
+    (Selection(np.array([[3, 4]])), 2, r"returned positions of shape \(1, 2\) and dtype int64; need a 1-D integer array"),
+    (Selection(np.array([3.0, 4.0])), 2, r"returned positions of shape \(2,\) and dtype float64; need a 1-D integer array"),
+    (Selection(np.array([True, False])), 2, r"returned positions of shape \(2,\) and dtype bool; need a 1-D integer array"),
+    (Selection(np.array([3, 4, 5])), 2, r"returned 3 positions; the contract asks for exactly 2"),
+    (Selection(np.array([3, 10])), 2, r"returned positions out of range 0\.\.9: \[10\]"),
+    (Selection(np.array([-1, 3])), 2, r"returned positions out of range 0\.\.9: \[-1\]"),
+    (Selection(np.array([4, 4])), 2, r"returned duplicate positions: \[4\]"),
+    (Selection(np.array([1, 4])), 2, r"returned already labeled positions: \[1\]"),
+    (Selection(np.array([3, 4]), np.array([1.0])), 2, r"returned scores of shape \(1,\) for 2 positions"),
+    (Selection(np.array([3, 4]), np.array([1.0, np.nan])), 2, "returned NaN or inf scores"),
+    (Selection(np.array([3, 4]), np.array([np.inf, 1.0])), 2, "returned NaN or inf scores"),
+    (Selection(np.array([3, 4]), np.array([1.0, 2.0])), 2, r"returned scores that are not best first \(non-increasing\)"),
+])
+def test_each_contract_check_has_its_own_error(selection, k, message):
+    """Each case breaks exactly one rule, and the match is that rule's own message: removing any
+    one check of validate_selection makes its case pass silently, so this test fails."""
+    from mmal.strategy import validate_selection
+
+    with pytest.raises(ContractError, match=f"^strategy 'x' {message}"):
+        validate_selection(selection, contract_pool(), k, "strategy 'x'")
+
+
+def test_a_valid_selection_passes_and_is_normalized():
+    from mmal.strategy import validate_selection
+
+    sel = Selection([5, 3], np.array([2.0, 2.0]))
+    validate_selection(sel, contract_pool(), 2, "strategy 'x'")
+    assert sel.positions.dtype == np.int64 and sel.positions.tolist() == [5, 3]
+    empty = Selection(np.array([], dtype=float))
+    validate_selection(empty, contract_pool(), 0, "strategy 'x'")
+    assert empty.positions.dtype == np.int64

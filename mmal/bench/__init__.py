@@ -17,15 +17,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, TextIO
 
-from .config import DEFAULT_CONFIG, FULL_DATA, check_names, config_hash, load_config, validate
+from ..errors import StoreError
+from ..io import open_append
+from .config import DEFAULT_CONFIG, FULL_DATA, config_hash, load_config, validate
 from .executors import make_executor
-from .grid import build_cells, versions
+from .grid import build_cells, preflight, versions
 from .progress import Progress
 from .store import RunDir, ended_cells, finished_by_cell, read_rows, strip_timings
 
 __all__ = [
     "DEFAULT_CONFIG", "FULL_DATA", "BenchConfig", "BenchResult", "build_cells", "config_hash", "load_config",
-    "read_rows", "run_bench", "strip_timings", "validate", "versions", "write_report",
+    "preflight", "read_rows", "run_bench", "strip_timings", "validate", "versions", "write_report",
 ]
 
 
@@ -81,38 +83,49 @@ def run_bench(
 ) -> BenchResult:
     """Run every unfinished cell of ``config`` into ``out`` and write the report.
 
-    With ``resume``, cells continue from their finished rounds in ``out/results.jsonl``
-    (finished cells are skipped, failed ones retried); a directory written by another
-    config is refused unless ``force``.
+    Every cell is checked first (:func:`mmal.bench.grid.preflight`: names, arguments, sizes,
+    tasks, capabilities), so a bad grid fails in seconds with every problem listed. With
+    ``resume``, cells continue from their finished rounds in ``out/results.jsonl`` (finished
+    cells are skipped, failed ones retried); a directory written by another config is refused
+    unless ``force``. A full disk or an unwritable directory ends the run with a
+    :class:`StoreError` that says what was kept and how to resume.
     """
     cfg = config.to_config() if isinstance(config, BenchConfig) else dict(config)
-    check_names(cfg)
+    preflight(cfg)
     run = RunDir(out)
-    rows = run.open(cfg, resume=resume, force=force)
+    try:
+        rows = run.open(cfg, resume=resume, force=force)
+    except OSError as exc:
+        run.close()
+        raise _write_error(exc, run, started=False) from exc
     cells = build_cells(cfg)
     finished = finished_by_cell(rows, {c["cell_hash"] for c in cells})
     ended = ended_cells(rows, cells)
     jobs_list = [(c, finished.get(c["cell_hash"], [])) for c in cells if c["cell_hash"] not in ended]
     failed: list[str] = []
-    with open(run.path / "bench.log", "a") as log_file:
-        show = Progress(cells, mode=progress, stream=stream, log_file=log_file,
-                        done={c["key"]: (c["rounds"] + 1 if c["cell_hash"] in ended else len(finished.get(c["cell_hash"], []))) for c in cells})
-        _warn_versions(rows, show)
-        if resume and len(jobs_list) < len(cells):
-            show.log(f"resuming: {len(cells) - len(jobs_list)} of {len(cells)} cells already finished")
+    try:
+        with open_append(run.log) as log_file:
+            show = Progress(cells, mode=progress, stream=stream, log_file=log_file,
+                            done={c["key"]: (c["rounds"] + 1 if c["cell_hash"] in ended else len(finished.get(c["cell_hash"], []))) for c in cells})
+            _warn_versions(rows, show)
+            if resume and len(jobs_list) < len(cells):
+                show.log(f"resuming: {len(cells) - len(jobs_list)} of {len(cells)} cells already finished")
 
-        def sink(msg: tuple) -> None:
-            if msg[0] == "row":
-                run.append(msg[1])
-                if msg[1]["status"] == "failed":
-                    failed.append(msg[1]["cell"])
-            show(msg)
+            def sink(msg: tuple) -> None:
+                if msg[0] == "row":
+                    run.append(msg[1])
+                    if msg[1]["status"] == "failed":
+                        failed.append(msg[1]["cell"])
+                show(msg)
 
-        try:
-            make_executor(executor, jobs=jobs, address=address).run(jobs_list, sink)
-        finally:
-            show.close()
-            run.close()
+            try:
+                make_executor(executor, jobs=jobs, address=address).run(jobs_list, sink)
+            finally:
+                show.close()
+    except OSError as exc:
+        raise _write_error(exc, run, started=True) from exc
+    finally:
+        run.close()
     result = BenchResult(run.path, len(cells), len(cells) - len(jobs_list), failed)
     if report:
         try:
@@ -122,6 +135,15 @@ def run_bench(
             print(f"mmal: the report failed ({result.report_error}); the results are in {run.results}; "
                   f"rerun `mmal report {run.path}`", file=stream or sys.stderr)
     return result
+
+
+def _write_error(exc: OSError, run: RunDir, *, started: bool) -> StoreError:
+    what = exc.strerror or str(exc)
+    target = exc.filename or run.path
+    kept = (f"every round finished before this is safe in {run.results} (a line cut short was rolled back)"
+            if started else "nothing was written")
+    return StoreError(f"cannot write the run directory: {what} ({target}); {kept}. Free space or fix the permissions, "
+                      "then rerun the same command with --resume: finished rounds are kept, never redone")
 
 
 def _warn_versions(rows: list[dict[str, Any]], show: Progress) -> None:

@@ -315,18 +315,6 @@ def _validate(raw: Mapping[str, Any]) -> dict[str, Any]:
     return cfg
 
 
-def check_names(cfg: Mapping[str, Any]) -> None:
-    """Fail before any work if a dataset, strategy or task-model name is not registered."""
-    from ..plugins import datasets, strategies, task_models
-
-    for d in cfg["datasets"]:
-        datasets.entry(d["name"])
-        if d["task_model"]:
-            task_models.entry(d["task_model"])
-    for s in cfg["strategies"]:
-        strategies.entry(s["name"])
-
-
 # ------------------------------------------------------------------ hashes
 def _digest(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]

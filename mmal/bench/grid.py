@@ -10,6 +10,7 @@ out as a row at once; an exception ends the cell with a ``failed`` row and its t
 from __future__ import annotations
 
 import functools
+import inspect
 import json
 import os
 import platform
@@ -17,13 +18,16 @@ import socket
 import time
 import traceback
 from importlib import metadata
+from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import numpy as np
 
+from ..data import Dataset
+from ..errors import ConfigError, MMALError
 from ..loop import LoopState, RoundRecord, run_loop
-from ..plugins import datasets, strategies, task_models
-from ..pool import Pool
+from ..plugins import datasets, param_problems, strategies, task_models
+from ..pool import Pool, Task
 from ..rng import derive_seed
 from .config import FULL_DATA, cell_hash, config_hash
 from .measure import modality_contributions, model_heads, selection_contributions, split_metrics
@@ -51,6 +55,104 @@ def build_cells(cfg: Mapping[str, Any]) -> list[dict[str, Any]]:
                 spec["cell_hash"] = cell_hash(spec)
                 cells.append(spec)
     return cells
+
+
+# ------------------------------------------------------------------ pre-flight
+def preflight(cfg: Mapping[str, Any]) -> None:
+    """Check every cell before any data is built or model trained; one :class:`ConfigError`
+    lists every problem. Per dataset: its name, arguments (names, types, ``path`` exists),
+    ``size`` and ``init`` (from the factory's ``sizes``: train samples per named size), its task
+    model and arguments, and that model's tasks. Per cell: the strategy and its arguments, and
+    ``strategy.check`` (task kind, capabilities) against the constructed model. The dataset's
+    task comes from its ``task`` argument, its registration's ``task=``, or the factory's
+    default; where none says it (a generic folder), the task checks wait for the data."""
+    problems: list[str] = []
+    built: dict[str, Any] = {}
+    for s in cfg["strategies"]:
+        try:
+            built[s["label"]] = strategies.get(s["name"], **s["args"])
+        except MMALError as exc:
+            problems.append(f"strategy {s['label']!r}: {exc}")
+    for d in cfg["datasets"]:
+        where = f"dataset {d['label']!r}"
+        try:
+            entry = datasets.entry(d["name"])
+            factory = entry.load()
+        except MMALError as exc:
+            problems.append(f"{where}: {exc}")
+            continue
+        problems += [f"{where}: args: {p}" for p in param_problems(factory, d["args"], reserved=("size", "seed"))]
+        path = d["args"].get("path")
+        if isinstance(path, str) and not Path(path).exists():
+            problems.append(f"{where}: args.path {path!r} does not exist")
+        n_train = _train_size(factory, d["size"], where, problems)
+        if n_train is not None and d["init"] > n_train:
+            problems.append(f"{where}: init={d['init']} is more than its {n_train} train samples (size={d['size']!r}); "
+                            "lower init or raise size")
+        kind = _dataset_task(entry, factory, d["args"])
+        model_name = d["task_model"] or entry.meta.get("default_task_model") or Dataset.default_task_model
+        model = None
+        try:
+            model = task_models.get(model_name, **d["model_args"])
+        except MMALError as exc:
+            problems.append(f"{where}: task model: {exc}")
+        if model is not None:
+            model_tasks = getattr(model, "tasks", None) or _meta_set(task_models.entry(model_name).meta, "tasks")
+            if kind and model_tasks and kind not in model_tasks:
+                problems.append(f"{where}: task model {model_name!r} supports {sorted(model_tasks)} tasks, not this "
+                                f"dataset's {kind!r}; set datasets.*.task_model")
+                model = None
+        if kind is None:
+            continue
+        stand_in = Pool({"x": np.zeros((1, 1), np.float32)}, Task(kind, n_classes=2 if kind == "classification" else None))
+        seeds = ", ".join(map(str, d["seeds"]))
+        for s in cfg["strategies"]:
+            strategy = built.get(s["label"])
+            if strategy is None:
+                continue
+            try:
+                if model is not None:
+                    strategy.check(model, stand_in)
+                elif kind not in strategy.tasks:  # no model to check against: the task kind at least
+                    raise ConfigError(f"strategy {s['name']!r} supports {sorted(strategy.tasks)} tasks, but the "
+                                      f"dataset's task is {kind!r}")
+            except MMALError as exc:
+                problems.append(f"cells {d['label']}/{s['label']}/{{{seeds}}}: {exc}")
+    if problems:
+        lines = "\n".join(f"  - {p}" for p in problems)
+        raise ConfigError(f"the bench's pre-flight found {len(problems)} problem(s); nothing was built or trained:\n{lines}")
+
+
+def _meta_set(meta: Mapping[str, Any], key: str) -> set[str]:
+    return {t.strip() for t in str(meta.get(key, "")).split(",") if t.strip()}
+
+
+def _dataset_task(entry: Any, factory: Any, args: Mapping[str, Any]) -> str | None:
+    if isinstance(args.get("task"), str):
+        return args["task"]
+    if entry.meta.get("task"):
+        return str(entry.meta["task"])
+    try:
+        default = inspect.signature(factory).parameters.get("task")
+    except (TypeError, ValueError):
+        return None
+    return default.default if default is not None and isinstance(default.default, str) else None
+
+
+def _train_size(factory: Any, size: Any, where: str, problems: list[str]) -> int | None:
+    """Train samples of ``size`` from the factory's ``sizes`` (an int size is that many, at most)."""
+    sizes = getattr(factory, "sizes", None)
+    if isinstance(size, int) and not isinstance(size, bool):
+        if size < 1:
+            problems.append(f"{where}: size must be a positive int or a size name, got {size}")
+            return None
+        return size
+    if isinstance(sizes, Mapping):
+        if size not in sizes:
+            problems.append(f"{where}: size {size!r} is not one of {sorted(sizes)} (or a positive int)")
+            return None
+        return sizes[size]
+    return None
 
 
 @functools.lru_cache(maxsize=1)

@@ -10,6 +10,10 @@ bytes to ``results.jsonl.torn``) and every finished round before it stays.
 ``RUN_DIR/config.json`` records the normalized config and its hash. Resuming into a
 directory written by another config is refused unless forced. ``RUN_DIR/.lock`` (flock)
 keeps two benches from writing one store at once.
+
+Nothing is written outside ``RUN_DIR``: a symbolic link (or a hard-linked file) in place of
+any file the store writes (``results.jsonl``, ``results.jsonl.torn``, ``config.json``,
+``.lock``, ``bench.log``) or of ``report/`` is refused before anything is written.
 """
 
 from __future__ import annotations
@@ -21,8 +25,8 @@ import time
 from pathlib import Path
 from typing import Any, Iterable
 
-from ..errors import MMALError
-from ..io import append_line, atomic_write_text
+from ..errors import StoreError
+from ..io import NOFOLLOW, append_line, atomic_write_text, open_append, refuse_link
 from .config import config_hash
 
 RESULTS = "results.jsonl"
@@ -30,10 +34,8 @@ CONFIG = "config.json"
 TIMING_KEYS = ("query_seconds", "train_seconds", "time", "host", "pid")
 
 
-class StoreError(MMALError):
-    """The results store is unreadable or belongs to another run."""
-
-
+LOG = "bench.log"
+LOCK = ".lock"
 def read_rows(path: str | Path, *, repair: bool = False) -> list[dict[str, Any]]:
     """Every row of a results file. A torn (unterminated or unparsable) last line is dropped,
     and with ``repair`` cut from the file; a bad line elsewhere is an error naming it."""
@@ -59,8 +61,9 @@ def read_rows(path: str | Path, *, repair: bool = False) -> list[dict[str, Any]]
                 "Move that line out of the file by hand, then rerun with --resume"
             ) from None
     if torn_at is not None and repair:
-        with open(path, "r+b") as f:
-            with open(str(path) + ".torn", "ab") as keep:
+        refuse_link(path)
+        with open(path, "r+b", opener=lambda p, flags: os.open(p, flags | NOFOLLOW)) as f:
+            with open_append(str(path) + ".torn", "ab") as keep:
                 keep.write(data[torn_at:] + b"\n")
             f.truncate(torn_at)
             f.flush()
@@ -90,11 +93,23 @@ class RunDir:
         self.results = self.path / RESULTS
         self.config_file = self.path / CONFIG
         self.report_dir = self.path / "report"
+        self.log = self.path / LOG
         self._lock_fd: int | None = None
+
+    def refuse_links(self) -> None:
+        """Raise :class:`StoreError` if any file the store writes, or ``report/``, is a link."""
+        if self.path.exists() and not self.path.is_dir():
+            raise StoreError(f"--out {self.path} is a file, not a directory; choose a directory for the run")
+        for p in (self.results, Path(str(self.results) + ".torn"), self.config_file, self.path / LOCK, self.log):
+            refuse_link(p)
+        if self.report_dir.is_symlink():
+            raise StoreError(f"{self.report_dir} is a symbolic link (to {os.readlink(self.report_dir)}); mmal does not "
+                             "write reports through links. Remove it or choose another --out")
 
     # ------------------------------------------------------------ lifecycle
     def open(self, cfg: dict[str, Any], *, resume: bool, force: bool) -> list[dict[str, Any]]:
         """Lock the directory, check it fits ``cfg``, record the config; return existing rows."""
+        self.refuse_links()
         self.path.mkdir(parents=True, exist_ok=True)
         self._lock()
         h = config_hash(cfg)
@@ -129,7 +144,8 @@ class RunDir:
         return read_rows(self.results)
 
     def _lock(self) -> None:
-        fd = os.open(self.path / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        refuse_link(self.path / LOCK)
+        fd = os.open(self.path / LOCK, os.O_RDWR | os.O_CREAT | NOFOLLOW, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

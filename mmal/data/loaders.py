@@ -22,8 +22,13 @@ arrays with one row per sample::
 
 Labels within [-1, 1] give ``label_range=(-1, 1)`` (SIMS metrics), else (-3, 3) (MOSI).
 Lengths are clipped to ``1..L`` (count in ``info["lengths_clipped"]``); ``-inf`` cells are
-set to 0 (count in ``info["neg_inf_replaced"]``); any other NaN / inf is an error. Only load
-pickles you trust: unpickling runs code.
+set to 0 (count in ``info["neg_inf_replaced"]``); any other NaN / inf is an error.
+
+The pickle is read by a restricted unpickler (:func:`safe_unpickle`) that admits only numpy
+arrays, dtypes and scalars and plain containers (dict, list, tuple, set, ``OrderedDict``):
+a crafted file that names any other callable is refused with a :class:`mmal.ConfigError`
+and runs nothing. ``trust_pickle=True`` uses ``pickle.load`` as is, for a file you made
+yourself that holds other objects; unpickling such a file runs whatever code it names.
 
 **CHERMA-style folder** (:func:`load_cherma_folder`)::
 
@@ -152,6 +157,30 @@ def _check_clean(where: str, arr: np.ndarray) -> int:
 # ---------------------------------------------------------------------------- MMSA pickle
 MMSA_MODALITIES = ("text", "audio", "vision")
 
+# (module, name) pairs a data pickle may name: numpy arrays / dtypes / scalars and plain containers
+_NUMPY_CORE = ("numpy.core.multiarray", "numpy._core.multiarray")
+SAFE_GLOBALS = frozenset(
+    {("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"), ("collections", "OrderedDict"),
+     ("builtins", "set"), ("builtins", "frozenset"), ("builtins", "complex"), ("builtins", "bytearray")}
+    | {(m, n) for m in _NUMPY_CORE for n in ("_reconstruct", "scalar")}
+    | {(m, "_frombuffer") for m in ("numpy.core.numeric", "numpy._core.numeric")}
+)
+
+
+class _SafeUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in SAFE_GLOBALS or (module == "numpy.dtypes" and name.endswith("DType")):
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(
+            f"it names {module}.{name}, which a data pickle does not need (only numpy arrays and plain containers "
+            "are admitted, so nothing in the file is executed)"
+        )
+
+
+def safe_unpickle(f: Any) -> Any:
+    """``pickle.load`` restricted to :data:`SAFE_GLOBALS`: numpy arrays and plain containers only."""
+    return _SafeUnpickler(f).load()
+
 
 def load_mmsa(
     path: str | os.PathLike,
@@ -161,14 +190,21 @@ def load_mmsa(
     *,
     label_range: tuple[float, float] | None = None,
     name: str = "mmsa",
+    trust_pickle: bool = False,
 ) -> Dataset:
-    """An MMSA feature pickle (module docstring); ``seed`` is unused (the file fixes the data)."""
+    """An MMSA feature pickle (module docstring); ``seed`` is unused (the file fixes the data).
+    ``trust_pickle=True`` lifts the restricted unpickler (only for files you trust)."""
     path = Path(path)
     try:
         with open(path, "rb") as f:
-            raw = pickle.load(f)
+            raw = pickle.load(f) if trust_pickle else safe_unpickle(f)
     except FileNotFoundError:
         raise ConfigError(f"MMSA pickle not found: {path}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"MMSA pickle {path} is a directory; give the .pkl file") from None
+    except pickle.UnpicklingError as exc:
+        hint = "" if trust_pickle else "; if you made this file yourself and trust it, pass trust_pickle=True"
+        raise ConfigError(f"{path} was refused by the safe unpickler: {exc}{hint}") from None
     except Exception as exc:
         raise ConfigError(f"{path} is not a readable pickle: {type(exc).__name__}: {exc}") from None
     if not isinstance(raw, Mapping):
@@ -179,8 +215,7 @@ def load_mmsa(
     splits = [s for s in SPLITS if s in raw]
     all_labels = []
     for s in splits:
-        _mmsa_require(path, s, raw[s], "regression_labels")
-        all_labels.append(np.asarray(raw[s]["regression_labels"], dtype=np.float64).reshape(-1))
+        all_labels.append(_mmsa_numbers(path, s, "regression_labels", _mmsa_require(path, s, raw[s], "regression_labels")).reshape(-1))
     unimodal = all(f"regression_labels_{h}" in raw[s] for s in splits for h in "TAV")
     if label_range is None:
         top = max(float(np.nanmax(np.abs(v))) if v.size else 0.0 for v in all_labels)
@@ -200,14 +235,26 @@ def _mmsa_require(path: Path, split: str, d: Any, key: str) -> np.ndarray:
     return np.asarray(d[key])
 
 
+def _mmsa_numbers(path: Path, split: str, key: str, value: Any, dtype: Any = np.float64) -> np.ndarray:
+    """A numeric copy of ``value``; text, objects or ragged rows are an error naming the key."""
+    try:
+        arr = np.asarray(value)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"{path}: split {split!r} key {key!r} is not a rectangular array ({exc})") from None
+    if arr.dtype.kind not in "biuf":
+        raise ConfigError(f"{path}: split {split!r} key {key!r} holds {arr.dtype} values, not numbers")
+    return np.array(arr, dtype=dtype)
+
+
 def _mmsa_split(path: Path, split: str, d: Mapping, task: Task, info: dict) -> Pool:
-    labels = {"M": _mmsa_require(path, split, d, "regression_labels").astype(np.float64).reshape(-1)}
+    labels = {"M": _mmsa_numbers(path, split, "regression_labels", _mmsa_require(path, split, d, "regression_labels")).reshape(-1)}
     n = labels["M"].shape[0]
     for h in task.heads[1:]:
-        labels[h] = np.asarray(d[f"regression_labels_{h}"], dtype=np.float64).reshape(-1)
+        key = f"regression_labels_{h}"
+        labels[h] = _mmsa_numbers(path, split, key, d[key]).reshape(-1)
     mods, lengths = {}, {}
     for m in MMSA_MODALITIES:
-        arr = np.array(_mmsa_require(path, split, d, m), dtype=np.float32)  # a copy: cleaned in place
+        arr = _mmsa_numbers(path, split, m, _mmsa_require(path, split, d, m), np.float32)  # a copy: cleaned in place
         if arr.ndim != 3:
             raise ConfigError(f"{path}: split {split!r} key {m!r} must be [N, L, D], got shape {arr.shape}")
         info["neg_inf_replaced"].setdefault(split, {})[m] = _check_clean(f"{path}: split {split!r} key {m!r}", arr)
@@ -553,3 +600,8 @@ def _folder_splits(root: Path, header: list[str], rows: list[dict], ids: np.ndar
                 raise ConfigError(f"{f}: id {k!r} is already in split {out[index[k]]!r}")
             out[index[k]] = s
     return out.astype(str)
+
+
+# train samples per named size (None: the whole file), read by the bench's pre-flight
+for _load in (load_mmsa, load_cherma_folder, load_folder):
+    _load.sizes = {**NAMED_SUBSETS, "full": None}  # type: ignore[attr-defined]

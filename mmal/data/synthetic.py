@@ -56,6 +56,7 @@ force either.
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -499,3 +500,13 @@ def make_kinetics_sound(size: str | int = "tiny", seed: int = 0, view: str = "fe
 def make_vggsound(size: str | int = "tiny", seed: int = 0, view: str = "features", **kw: Any) -> Dataset:
     """VGGSound-style audio + visual 512-d features, 309 classes, audio the stronger modality (BMMAL Sec. 4.1)."""
     return generate(VGGSOUND, size, seed, view, **kw)
+
+
+# For the bench's pre-flight, before any data is built: train samples per named size, and the
+# keyword arguments that ``**kw`` passes on to :func:`generate` (so a misspelt one is caught).
+_GENERATE_KW = [p for p in inspect.signature(generate).parameters.values() if p.kind == p.KEYWORD_ONLY]
+for _make, _spec in ((make_simsv2, SIMSV2), (make_cherma, CHERMA), (make_food101, FOOD101), (make_kinetics_sound, KINETICS_SOUND), (make_vggsound, VGGSOUND)):
+    _make.sizes = {k: v[0] for k, v in _spec.sizes.items()}  # type: ignore[attr-defined]
+    _own = [p for p in inspect.signature(_make).parameters.values() if p.kind != p.VAR_KEYWORD]
+    _make.__signature__ = inspect.signature(_make).replace(parameters=_own + _GENERATE_KW)  # type: ignore[attr-defined]
+    _make.__annotations__ = {**generate.__annotations__, **_make.__annotations__}

@@ -42,10 +42,12 @@ def ridge(X, Y, lam=1.0):
 class LinearNet:
     def __init__(self, *, zero: bool = False, caps=ALL_CAPS, dropout: float = 0.3, canonical: bool = False):
         self.zero, self.capabilities, self.dropout, self.canonical = zero, frozenset(caps), dropout, canonical
+        self.fit_signature_ = None  # the core's fitted-state check (mmal.model.check_fitted)
 
     # ------------------------------------------------------------------ fit
     def fit(self, pool, *, seed=0):
         self.task_ = pool.task
+        self.fit_signature_ = mmal.model.fit_signature(pool)
         self.mods_ = sorted(pool.modality_names) if self.canonical else pool.modality_names
         self.out_ = pool.task.n_classes if pool.task.is_classification else 1
         self.W = {}

@@ -77,3 +77,18 @@ def test_sigkill_at_random_moments_then_resume_gives_the_uninterrupted_store(tmp
     assert data.endswith(b"\n") and all(json.loads(line) for line in data.splitlines())
     assert normalized(store) == reference
     print(f"killed at {kills} of {TOTAL} stored rounds; resumed to the reference store")
+
+
+def test_resuming_a_finished_bench_whose_pool_ran_out_skips_every_cell(tmp_path):
+    """init 10 + 3 rounds of 10 on 30 train samples: the pool runs out at round 2 of 3, so the
+    cells end with round 2 (n_labeled == pool_size); a resume must skip them, not rerun them."""
+    from mmal.bench import BenchConfig
+
+    cfg = BenchConfig(strategies=["random"], dataset="toy", size=30, seeds=[0, 1], rounds=3, init=10, budget=10)
+    first = run_bench(cfg, tmp_path / "run", progress="none", report=False)
+    rows = read_rows(tmp_path / "run" / "results.jsonl")
+    assert first.failed == [] and sorted((r["seed"], r["round"], r["n_labeled"]) for r in rows) == [
+        (s, r, 10 * (r + 1)) for s in (0, 1) for r in range(3)]
+    again = run_bench(cfg, tmp_path / "run", progress="none", report=False, resume=True)
+    assert (again.cells, again.skipped) == (2, 2)
+    assert read_rows(tmp_path / "run" / "results.jsonl") == rows  # nothing appended
