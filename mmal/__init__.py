@@ -15,7 +15,9 @@ it when they are built.
 from importlib import metadata as _metadata
 
 from .data import Dataset, SimulatedOracle
-from .errors import CapabilityError, ConfigError, ContractError, MMALError, PluginError, PoolError, UnknownNameError
+from .errors import (
+    ArgumentError, CapabilityError, ConfigError, ContractError, MMALError, PluginError, PoolError, StoreError, UnknownNameError,
+)
 from .grads import RankOne
 from .loop import LoopState, RoundRecord, run_loop
 from .model import CAPABILITIES, TaskModel
@@ -33,7 +35,7 @@ except _metadata.PackageNotFoundError:  # running from a source tree without ins
     __version__ = "0.0.0+unknown"
 
 __all__ = [
-    "CAPABILITIES", "CapabilityError", "ConfigError", "ContractError", "Dataset", "LoopState", "MMALError",
+    "ArgumentError", "StoreError", "CAPABILITIES", "CapabilityError", "ConfigError", "ContractError", "Dataset", "LoopState", "MMALError",
     "PluginError", "Pool", "PoolError", "RankOne", "Registry", "RoundRecord", "Selection", "SimulatedOracle",
     "Strategy", "Task", "TaskModel", "UnknownNameError", "check_strategy", "datasets", "derive_rng", "derive_seed",
     "hookimpl", "hookspec", "run_bench", "run_loop", "strategies", "task_models", "__version__",
