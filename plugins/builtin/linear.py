@@ -14,8 +14,10 @@ from mmal.model import EMBED, PREDICT_MASKED
 class LinearModel:
     capabilities = frozenset({EMBED, PREDICT_MASKED})
 
-    def __init__(self, alpha: float = 1.0, max_iter: int = 300):
-        self.alpha, self.max_iter = alpha, max_iter
+    def __init__(self, alpha: float = 1.0, C: float = 1.0, max_iter: int = 300):
+        if alpha <= 0 or C <= 0:
+            raise ValueError(f"alpha (ridge penalty) and C (inverse logistic penalty) must be > 0, got alpha={alpha}, C={C}")
+        self.alpha, self.C, self.max_iter = float(alpha), float(C), int(max_iter)
 
     @property
     def unimodal_heads(self):
@@ -51,7 +53,7 @@ class LinearModel:
             elif np.unique(y).size < 2:
                 self.heads_[head] = int(y[0])  # one class labeled: predict it everywhere
             else:
-                self.heads_[head] = LogisticRegression(max_iter=self.max_iter, random_state=seed).fit(Xh, y.astype(int))
+                self.heads_[head] = LogisticRegression(C=self.C, max_iter=self.max_iter, random_state=seed).fit(Xh, y.astype(int))
         return self
 
     def _head_out(self, head, X):
