@@ -56,7 +56,7 @@ from .training import (
 
 #: ``epochs=None``: train at least this many optimizer steps and at least ``DEFAULT_MIN_EPOCHS`` epochs
 #: (chosen from measured learning curves: docs/task-models.md, benchmarks/calibration.py).
-DEFAULT_MIN_STEPS = 500
+DEFAULT_MIN_STEPS = 300
 DEFAULT_MIN_EPOCHS = 5
 
 
