@@ -180,7 +180,7 @@ def test_mtl_output_range_and_head_dropout():
     pool.labels["M"][pool.labeled_positions()] *= 3.0  # targets beyond the range: the output still stays inside
     model = MultiTaskLateFusion(**SMALL, epochs=30, lr=0.05, output_range=(-0.5, 0.25), head_dropout=0.3).fit(pool, seed=0)
     pred = model.predict(pool)["M"]
-    assert pred.min() > -0.5 and pred.max() < 0.25 and np.ptp(pred) > 0.1
+    assert pred.min() >= -0.5 and pred.max() <= 0.25 and np.ptp(pred) > 0.1  # float32 sigmoid may saturate
     z = model.embed(pool)["fused"]
     head = model.net_.fused_out
     expected = -0.5 + 0.75 / (1 + np.exp(-(z @ head.weight.detach().numpy().T + head.bias.detach().numpy())))
