@@ -80,7 +80,7 @@ def torch_run(model_name: str, ds, pool, seed: int, ref_factor: int, verify: boo
     base = mmal.task_models.get(model_name, **args)
     n = pool.n_labeled
     per_epoch = len(train_batches(n, base.batch_size, np.random.default_rng(0)))
-    default_epochs = base.train_epochs(n)
+    default_epochs = base.epochs_for(pool)
     ref_epochs = ref_factor * default_epochs
     marks = {OLD_EPOCHS, default_epochs, ref_epochs}
     marks |= {int(e) for e in np.unique(np.round(np.geomspace(1, ref_epochs, 12)))}

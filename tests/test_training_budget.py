@@ -54,6 +54,25 @@ def test_auto_epochs(n, batch, min_steps, min_epochs, expected):
     assert training.auto_epochs(n, batch, min_steps=min_steps, min_epochs=min_epochs) == expected
 
 
+@pytest.mark.parametrize("n, classes, expected", [
+    (20, 20, 300),       # a batch holds every labeled class: no extra steps
+    (500, 10, 19),       # 16 batches per epoch, 300 steps
+    (100, 64, 150),      # 64 classes in batches of 32: 600 steps, 4 batches per epoch
+    (500, 101, 60),      # ceil(300 * 101 / 32) = 947 steps, 16 batches per epoch
+    (2000, 101, 16),     # 947 steps, 63 batches per epoch
+])
+def test_auto_epochs_scale_with_classes_beyond_a_batch(n, classes, expected):
+    assert training.auto_epochs(n, 32, min_steps=300, min_epochs=5, n_classes=classes) == expected
+
+
+def test_fit_counts_the_labeled_classes():
+    rng = np.random.default_rng(0)
+    pool = mmal.Pool({"a": rng.normal(size=(60, 3))}, mmal.Task("classification", n_classes=12), ids=np.arange(60))
+    pool.label(np.arange(24), np.arange(24) % 12)  # 12 classes among 24 samples, batches of 4
+    model = Counting(**SMALL, min_steps=10, min_epochs=1, batch_size=4).fit(pool, seed=0)
+    assert model.epochs_ == model.epochs_for(pool) == 5 and model.steps_seen == 30  # 10 * 12 / 4 steps, 6 per epoch
+
+
 def test_default_budget_reaches_the_step_floor_at_small_n():
     pool = vector_pool(80, 20)
     model = Counting(**SMALL, min_steps=60, min_epochs=2).fit(pool, seed=0)

@@ -54,8 +54,9 @@ from .training import (
     modality_specs, resolve_device, seeded,
 )
 
-#: ``epochs=None``: train at least this many optimizer steps and at least ``DEFAULT_MIN_EPOCHS`` epochs
-#: (chosen from measured learning curves: docs/task-models.md, benchmarks/calibration.py).
+#: ``epochs=None``: train at least this many optimizer steps (times n_classes / batch when a batch
+#: cannot hold every class) and at least ``DEFAULT_MIN_EPOCHS`` epochs (chosen from measured
+#: learning curves: docs/task-models.md, benchmarks/calibration.py).
 DEFAULT_MIN_STEPS = 300
 DEFAULT_MIN_EPOCHS = 5
 
@@ -142,12 +143,19 @@ class TorchTaskModel:
         """Called after every training epoch (0-based) with its mean loss; return True to stop."""
         return None
 
-    def train_epochs(self, n_labeled: int) -> int:
-        """Epochs that ``fit`` runs on ``n_labeled`` samples: ``epochs`` when given, else the step
-        budget (:func:`mmal.nn.training.auto_epochs`)."""
+    def epochs_for(self, pool: Pool) -> int:
+        """Epochs that ``fit(pool)`` runs: :meth:`train_epochs` of its labeled count and classes."""
+        pos = pool.labeled_positions()
+        classes = np.unique(pool.labels[MAIN_HEAD][pos]).size if pool.task.is_classification else None
+        return self.train_epochs(pos.size, classes)
+
+    def train_epochs(self, n_labeled: int, n_classes: int | None = None) -> int:
+        """Epochs that ``fit`` runs on ``n_labeled`` samples (of ``n_classes`` classes; None for
+        regression): ``epochs`` when given, else the step budget (:func:`mmal.nn.training.auto_epochs`)."""
         if self.epochs is not None:
             return self.epochs
-        return auto_epochs(n_labeled, self.batch_size, min_steps=self.min_steps, min_epochs=self.min_epochs)
+        return auto_epochs(n_labeled, self.batch_size, min_steps=self.min_steps, min_epochs=self.min_epochs,
+                           n_classes=n_classes)
 
     # ----------------------------------------------------------------------- fitting
     def fit(self, pool: Pool, *, seed: int = 0) -> "TorchTaskModel":
@@ -177,7 +185,7 @@ class TorchTaskModel:
                 t = {h: torch.as_tensor(v[bpos], device=self.device_) for h, v in targets.items()}
                 return self._training_loss(net(batch), t)
 
-            self.epochs_ = self.train_epochs(pos.size)
+            self.epochs_ = self.epochs_for(pool)
             self.history_ = fit_network(
                 self.net_, pool, self.specs_, pos, loss_fn, epochs=self.epochs_, lr=self.lr,
                 weight_decay=self.weight_decay, batch_size=self.batch_size, seed=seed, device=self.device_,

@@ -137,14 +137,23 @@ def train_batches(n: int, batch_size: int, rng: np.random.Generator) -> list[np.
 OPTIMIZERS = ("adam", "adamw")
 
 
-def auto_epochs(n: int, batch_size: int, *, min_steps: int, min_epochs: int) -> int:
+def auto_epochs(n: int, batch_size: int, *, min_steps: int, min_epochs: int, n_classes: int | None = None) -> int:
     """The convergence-aware budget of ``epochs=None``: the fewest whole epochs that give at least
-    ``min_steps`` optimizer steps and at least ``min_epochs`` epochs over ``n`` labeled samples.
+    ``min_steps * max(1, n_classes / batch)`` optimizer steps and at least ``min_epochs`` epochs
+    over ``n`` labeled samples (``batch = min(batch_size, n)``; ``n_classes``: the classes among
+    the labeled samples, None for regression).
 
     A fixed epoch count gives a 20-sample set one step per epoch and a 2,000-sample set 63, so
-    small labeled sets stay under-trained; a step floor fixes that at little cost (small batches)."""
-    per_epoch = max(1, len(train_batches(max(int(n), 1), batch_size, np.random.default_rng(0))))
-    return max(int(min_epochs), -(-int(min_steps) // per_epoch))
+    small labeled sets stay under-trained; a step floor fixes that at little cost (small batches).
+    With more classes than a batch holds, a class is a target in about ``batch / n_classes`` of
+    the steps, so the floor grows by that factor (measured: 101 classes need about 3x the steps
+    of 10; docs/task-models.md)."""
+    n = max(int(n), 1)
+    per_epoch = max(1, len(train_batches(n, batch_size, np.random.default_rng(0))))
+    steps = int(min_steps)
+    if n_classes:
+        steps = int(np.ceil(steps * max(1.0, n_classes / min(batch_size, n))))
+    return max(int(min_epochs), -(-steps // per_epoch))
 
 
 def make_optimizer(name: str, groups: list[dict], *, lr: float, weight_decay: float) -> torch.optim.Optimizer:
