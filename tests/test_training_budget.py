@@ -226,3 +226,21 @@ def test_grace_protocols_carry_the_chsims_v2_settings():
         MultiTaskLateFusion(**args)  # every key is an mtl option
     food = load_config(protocol="food101")["datasets"]
     assert all(d["model_args"]["optimizer"] == "adamw" for d in food)
+
+
+def test_linear_regularization_defaults():
+    """Ridge picks its penalty by leave-one-out over ALPHAS (exactly sklearn's RidgeCV); logistic C = 0.01."""
+    from sklearn.linear_model import LogisticRegression, RidgeCV
+
+    from mmal.builtin.linear import ALPHAS, LinearModel
+
+    pool = vector_pool(80, 40, kind="regression")
+    model = LinearModel().fit(pool, seed=0)
+    X = np.concatenate(list(model._features(pool, pool.labeled_positions()).values()), axis=1)
+    ref = RidgeCV(alphas=ALPHAS).fit(X, pool.labels["M"][pool.labeled_positions()])
+    assert model.heads_["M"].alpha_ == ref.alpha_ and np.allclose(model.heads_["M"].coef_, ref.coef_)
+    assert LinearModel(alpha=3.0).fit(pool).heads_["M"].alpha == 3.0
+    cls = LinearModel().fit(vector_pool(80, 40), seed=0)
+    assert isinstance(cls.heads_["M"], LogisticRegression) and cls.heads_["M"].C == 0.01 == LinearModel().C
+    with pytest.raises(ValueError, match="alpha"):
+        LinearModel(alpha=0.0)
