@@ -4,6 +4,8 @@ the default budget against a long-trained reference (and the old default, ``epoc
     python benchmarks/calibration.py            # every model x family, sizes 20..2000, 3 seeds
     python benchmarks/calibration.py --quick    # two small cases, one seed, min_steps=40 (CI smoke test)
     python benchmarks/calibration.py --cases mm-classifier:uci-mfeat --sizes 20,200 --seeds 0
+    python benchmarks/calibration.py --render   # redraw the figure, print the markdown table
+    python benchmarks/calibration.py --resume   # run only the rows --out lacks (an interrupted run resumes)
 
 Torch models (``mtl``, ``mm-classifier``, ``dmmsa``, ``awf``): one training run per (case, size,
 seed) of ``--ref-factor`` times the default budget, evaluated on the test split after every
@@ -129,8 +131,13 @@ def linear_run(ds, pool, seed: int) -> dict:
             "cpu_seconds": time.process_time() - t0}
 
 
-def run(cases, sizes, seeds, ref_factor: int, quick: bool, verify: bool, out: Path, on_row=print) -> dict:
+def run(cases, sizes, seeds, ref_factor: int, quick: bool, verify: bool, out: Path, on_row=print, resume: bool = False) -> dict:
     rows = []
+    if resume and out.exists():  # keep the finished rows of this setting (results are deterministic per seed)
+        old = json.loads(out.read_text())
+        if old["meta"]["ref_factor"] == ref_factor and old["meta"]["quick"] == quick:
+            rows = old["rows"]
+    done = {(r["model"], r["family"], r["n"], r["seed"]) for r in rows}
     args = QUICK_ARGS if quick else {}
     meta = {"sizes": list(sizes), "seeds": list(seeds), "ref_factor": ref_factor, "quick": quick, "model_args": args,
             "python": platform.python_version(), "cpus": os.cpu_count(), "load_avg_at_start": os.getloadavg()}
@@ -141,6 +148,8 @@ def run(cases, sizes, seeds, ref_factor: int, quick: bool, verify: bool, out: Pa
             if n > ds.train.n:
                 continue
             for seed in seeds:
+                if (model_name, family, n, seed) in done:
+                    continue
                 pool = labeled_pool(ds, n, seed)
                 r = linear_run(ds, pool, seed) if model_name == "linear" else torch_run(model_name, ds, pool, seed, ref_factor, verify, args)
                 row = {"model": model_name, "family": family, "n": n, "seed": seed, **r}
@@ -210,6 +219,16 @@ def plot(data: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def markdown(data: dict) -> str:
+    """The summary as a markdown table: one row per model, family and size."""
+    lines = ["| model | family | labeled | metric | default | long-trained reference | gap | old default |",
+             "|---|---|---|---|---|---|---|---|"]
+    for s in sorted(data["summary"], key=lambda x: (CASES.index(f"{x['model']}:{x['family']}") if f"{x['model']}:{x['family']}" in CASES else 99, x["n"])):
+        lines.append(f"| `{s['model']}` | {s['family']} | {s['n']} | {s['metric']} | {s['default']:.3f} | {s['reference']:.3f} | "
+                     f"{s['gap']:+.3f} | {s['old']:.3f} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help=f"cases {QUICK_CASES}, sizes 20,60, seed 0, 2x reference")
@@ -220,16 +239,25 @@ def main() -> None:
     ap.add_argument("--verify", action="store_true", help="refit each default separately and check it equals its checkpoint")
     ap.add_argument("--out", default=str(RESULTS / "calibration.json"))
     ap.add_argument("--no-plot", action="store_true")
+    ap.add_argument("--resume", action="store_true", help="keep the rows already in --out, run the missing ones")
+    ap.add_argument("--render", action="store_true", help="only redraw the figure and print the table of an existing --out")
     args = ap.parse_args()
+    if args.render:
+        data = json.loads(Path(args.out).read_text())
+        data["summary"] = summarize(data["rows"])
+        plot(data, Path(args.out).with_suffix(".png"))
+        print(markdown(data))
+        return
     cases = args.cases.split(",") if args.cases else (QUICK_CASES if args.quick else CASES)
     sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else ([20, 60] if args.quick else list(SIZES))
     seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else ([0] if args.quick else [0, 1, 2])
     ref = args.ref_factor or (2 if args.quick else 4)
     out = Path(args.out)
-    data = run(cases, sizes, seeds, ref, args.quick, args.verify or args.quick, out)
+    data = run(cases, sizes, seeds, ref, args.quick, args.verify or args.quick, out, resume=args.resume)
     for s in data["summary"]:
         print(f"{s['model']:14s} {s['family']:24s} n={s['n']:5d} {s['metric']} default {s['default']:.4f} "
               f"old {s['old']:.4f} reference {s['reference']:.4f} gap {s['gap']:+.4f} (max {s['gap_max']:+.4f})")
+    print(markdown(data))
     if not args.no_plot:
         plot(data, out.with_suffix(".png"))
         print("wrote", out, "and", out.with_suffix(".png"))
