@@ -291,3 +291,26 @@ def test_a_loaded_folder_runs_the_loop(tmp_path):
     ds = mmal.datasets.get("folder", path=str(tmp_path / "f"))
     recs = mmal.run_loop(ds, mmal.strategies.get("random"), lambda: mmal.task_models.get("linear"), init=4, budget=3, rounds=2)
     assert [r.n_labeled for r in recs] == [4, 7, 10] and "f1/dog" in recs[-1].metrics
+
+
+def test_folder_default_model_has_gradients(tmp_path):
+    """A user's own folder runs BADGE / BMMAL / GRACE with no flags: the default task model has grad_embed."""
+    write_folder(tmp_path / "c", np.random.default_rng(4), n=40)
+    ds = mmal.datasets.get("folder", path=str(tmp_path / "c"))
+    assert ds.default_task_model == "mm-classifier"
+    root = tmp_path / "r"
+    root.mkdir()
+    rng = np.random.default_rng(5)
+    np.save(root / "text.npy", rng.normal(size=(30, 4)).astype(np.float32))
+    np.save(root / "audio.npy", rng.normal(size=(30, 3)).astype(np.float32))
+    split = ["train"] * 20 + ["test"] * 10
+    (root / "labels.csv").write_text("id,M,split\n" + "".join(f"k{i},{v:.2f},{s}\n" for i, (v, s) in enumerate(zip(rng.uniform(-1, 1, 30), split))))
+    reg = mmal.datasets.get("folder", path=str(root))
+    assert reg.train.task.kind == "regression" and reg.default_task_model == "mtl"
+    for data, names in ((ds, ("badge", "bmmal", "grace")), (reg, ("grace",))):
+        model = mmal.task_models.get(data.default_task_model, epochs=2)
+        assert "grad_embed" in model.capabilities
+        for name in names:
+            recs = mmal.run_loop(data, mmal.strategies.get(name), lambda: mmal.task_models.get(data.default_task_model, epochs=2),
+                                 init=6, budget=3, rounds=1, seed=0)
+            assert [r.n_labeled for r in recs] == [6, 9]

@@ -46,19 +46,10 @@ from ..errors import ConfigError
 
 FULL_DATA = "full-data"  # reserved strategy label of the full-training-set reference cell
 
-#: The embedded default of ``mmal bench`` with no arguments (the one place to change it).
-DEFAULT_CONFIG: dict[str, Any] = {
-    "name": "default",
-    "description": "small synthetic benchmark: GRACE, CoreSet and Random on SIMSv2-style data, 2 seeds x 3 rounds",
-    "seeds": [0, 1],
-    "init": 20,
-    "budget": 10,
-    "rounds": 3,
-    "full_data": False,
-    "datasets": [{"name": "simsv2-synthetic", "size": "tiny"}],
-    "strategies": ["grace", "coreset", "random"],
-    "report": {"metric": "mae"},
-}
+#: The default of ``mmal bench`` with no arguments: the shipped protocol ``default``
+#: (``mmal/protocols/default.toml``, the one place to change it).
+DEFAULT_PROTOCOL = "default"
+
 
 _INT = (int,)
 _NUM = (int, float)
@@ -108,7 +99,7 @@ _REPORT: dict[str, tuple[tuple[type, ...], str]] = {
 # ---------------------------------------------------------------- loading
 def load_config(path: str | Path | None = None, overrides: Sequence[str] = (), *, protocol: str | None = None) -> dict[str, Any]:
     """Read ``path`` (TOML, or YAML by extension), or the shipped ``protocol`` by name (see
-    :mod:`mmal.protocols`), or the embedded default if neither; apply ``key=value`` overrides,
+    :mod:`mmal.protocols`), or the default protocol (``DEFAULT_CONFIG``) if neither; apply ``key=value`` overrides,
     and return the validated, normalized config."""
     if path is not None and protocol is not None:
         raise ConfigError("give a config path or a protocol name, not both")
@@ -144,6 +135,15 @@ def read_file(path: str | Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the config must be a table of keys, got {type(data).__name__}")
     return data
+
+
+def _default_config() -> dict[str, Any]:
+    from .. import protocols
+
+    return read_file(protocols.path(DEFAULT_PROTOCOL))
+
+
+DEFAULT_CONFIG: dict[str, Any] = _default_config()
 
 
 def parse_value(text: str) -> Any:

@@ -56,6 +56,8 @@ read modalities ``text``, ``audio``, ``vision``.
 ``split`` values are ``train``, ``valid`` (or ``val`` / ``dev``) and ``test``. Without
 ``meta.json`` (or ``task=``) the task is inferred: class names or non-negative integers mean
 classification, anything else regression (``label_range=(-1, 1)`` when every label fits).
+The default task model has gradients, so every strategy runs without flags: ``mm-classifier``
+for classification, ``mtl`` for regression (``task_model="linear"`` stays available).
 """
 
 from __future__ import annotations
@@ -450,7 +452,8 @@ def load_folder(
         missing = np.isnan(pools[s].labels[MAIN_HEAD])
         if missing.any():
             raise ConfigError(f"{root / 'labels.csv'}: split {s!r} has samples without an M label, e.g. ids {pools[s].ids[missing][:5].tolist()}")
-    return _finish(name, pools, size, view, "linear", {"format": "folder", "path": str(root)})
+    model = "mm-classifier" if pool.task.is_classification else "mtl"  # both have gradients (BADGE, BMMAL, GRACE)
+    return _finish(name, pools, size, view, model, {"format": "folder", "path": str(root)})
 
 
 def _select(pool: Pool, pos: np.ndarray) -> Pool:

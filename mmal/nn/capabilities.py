@@ -50,9 +50,15 @@ from ..model import CAPABILITIES
 from ..pool import MAIN_HEAD, Pool
 from .encoders import ENCODER_KINDS, build_encoder, default_encoder_kind
 from .training import (
-    ModalitySpec, check_specs, chunks, feature_stats, fit_network, load_batch, mc_dropout_mode, modality_specs,
-    resolve_device, seeded,
+    OPTIMIZERS, ModalitySpec, auto_epochs, check_specs, chunks, feature_stats, fit_network, load_batch, mc_dropout_mode,
+    modality_specs, resolve_device, seeded,
 )
+
+#: ``epochs=None``: train at least this many optimizer steps (times n_classes / batch when a batch
+#: cannot hold every class) and at least ``DEFAULT_MIN_EPOCHS`` epochs (chosen from measured
+#: learning curves: docs/task-models.md, benchmarks/calibration.py).
+DEFAULT_MIN_STEPS = 300
+DEFAULT_MIN_EPOCHS = 5
 
 
 def _row_chunks(arr, size: int = 65536):
@@ -87,9 +93,12 @@ class TorchTaskModel:
         encoders: Mapping[str, str] | None = None,
         text_pooling: str = "mean",
         standardize: bool = True,
-        epochs: int = 5,
+        epochs: int | None = None,
+        min_steps: int = DEFAULT_MIN_STEPS,
+        min_epochs: int = DEFAULT_MIN_EPOCHS,
         lr: float = 1e-3,
         weight_decay: float = 0.0,
+        optimizer: str = "adam",
         batch_size: int = 32,
         infer_batch_size: int = 256,
         device: str = "auto",
@@ -97,9 +106,20 @@ class TorchTaskModel:
         self.feature_dim, self.hidden, self.dropout = int(feature_dim), int(hidden), float(dropout)
         self.lstm_layers, self.encoders = int(lstm_layers), dict(encoders or {})
         self.text_pooling, self.standardize = text_pooling, bool(standardize)
-        self.epochs, self.lr, self.weight_decay = int(epochs), float(lr), float(weight_decay)
+        self.epochs = None if epochs is None else int(epochs)
+        self.min_steps, self.min_epochs = int(min_steps), int(min_epochs)
+        self.lr, self.weight_decay = float(lr), float(weight_decay)
         self.batch_size, self.infer_batch_size = int(batch_size), int(infer_batch_size)
         self.device = device
+        if self.epochs is not None and self.epochs < 0:
+            raise ValueError(f"epochs must be >= 0 or None (the step budget min_steps / min_epochs), got {epochs}")
+        if self.min_steps < 0 or self.min_epochs < 0:
+            raise ValueError(f"min_steps and min_epochs must be >= 0, got {min_steps}, {min_epochs}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {optimizer!r}")
+        self.optimizer = optimizer
         bad = {k: v for k, v in self.encoders.items() if v not in ENCODER_KINDS}
         if bad:
             raise ValueError(f"encoders={bad}: each encoder kind must be one of {ENCODER_KINDS}")
@@ -113,6 +133,29 @@ class TorchTaskModel:
 
     def _training_loss(self, out: NetOutput, targets: dict[str, torch.Tensor]) -> torch.Tensor:
         raise NotImplementedError
+
+    def _param_groups(self, net: nn.Module) -> list[dict]:
+        """Torch optimizer groups; a group without ``lr`` / ``weight_decay`` gets the model's.
+        Default: one group of every trainable parameter."""
+        return [{"params": [p for p in net.parameters() if p.requires_grad]}]
+
+    def _on_epoch_end(self, epoch: int, loss: float) -> bool | None:
+        """Called after every training epoch (0-based) with its mean loss; return True to stop."""
+        return None
+
+    def epochs_for(self, pool: Pool) -> int:
+        """Epochs that ``fit(pool)`` runs: :meth:`train_epochs` of its labeled count and classes."""
+        pos = pool.labeled_positions()
+        classes = np.unique(pool.labels[MAIN_HEAD][pos]).size if pool.task.is_classification else None
+        return self.train_epochs(pos.size, classes)
+
+    def train_epochs(self, n_labeled: int, n_classes: int | None = None) -> int:
+        """Epochs that ``fit`` runs on ``n_labeled`` samples (of ``n_classes`` classes; None for
+        regression): ``epochs`` when given, else the step budget (:func:`mmal.nn.training.auto_epochs`)."""
+        if self.epochs is not None:
+            return self.epochs
+        return auto_epochs(n_labeled, self.batch_size, min_steps=self.min_steps, min_epochs=self.min_epochs,
+                           n_classes=n_classes)
 
     # ----------------------------------------------------------------------- fitting
     def fit(self, pool: Pool, *, seed: int = 0) -> "TorchTaskModel":
@@ -142,9 +185,11 @@ class TorchTaskModel:
                 t = {h: torch.as_tensor(v[bpos], device=self.device_) for h, v in targets.items()}
                 return self._training_loss(net(batch), t)
 
+            self.epochs_ = self.epochs_for(pool)
             self.history_ = fit_network(
-                self.net_, pool, self.specs_, pos, loss_fn, epochs=self.epochs, lr=self.lr,
+                self.net_, pool, self.specs_, pos, loss_fn, epochs=self.epochs_, lr=self.lr,
                 weight_decay=self.weight_decay, batch_size=self.batch_size, seed=seed, device=self.device_,
+                optimizer=self.optimizer, param_groups=self._param_groups(self.net_), on_epoch_end=self._on_epoch_end,
             )
         return self
 

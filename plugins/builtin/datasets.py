@@ -8,6 +8,9 @@ _LOAD = "mmal.data.loaders"
 
 @mmal.hookimpl
 def register_datasets(register):
+    register("uci-mfeat", "mmal.data.uci:load_uci_mfeat", task="classification", default_task_model="mm-classifier",
+             summary="real: UCI Multiple Features, 2,000 handwritten digits in 6 views (fou 76, fac 216, kar 64, pix 240, "
+                     "zer 47, mor 6), 10 classes, 1600/400 stratified split; ships with mmal (CC BY 4.0)")
     register("toy", "mmal.data.toy:make_toy", summary="tiny generic synthetic data (task=classification|regression)")
     register("simsv2-synthetic", f"{_SYN}:make_simsv2", task="regression", default_task_model="mtl",
              summary="SIMSv2-style MSA regression: text [50,768], audio [925,25], vision [232,177]; heads M/T/A/V")
@@ -24,5 +27,5 @@ def register_datasets(register):
              summary="MMSA feature pickle (SIMS/SIMSv2/MOSI): path=...")
     register("cherma-folder", f"{_LOAD}:load_cherma_folder", task="classification", default_task_model="mtl",
              summary="CHERMA-style folder of per-sample .npy + labels.json: path=...")
-    register("folder", f"{_LOAD}:load_folder", default_task_model="linear",
+    register("folder", f"{_LOAD}:load_folder", default_task_model="mm-classifier / mtl",
              summary="generic folder: <modality>.npy + labels.csv (+ split column or splits/): path=...")

@@ -144,3 +144,16 @@ def test_shipped_configs_cover_the_paper_protocols():
     assert {s["name"] for s in ch["strategies"]} == {"bald", "badge", "bmmal", "random", "grace"}
     assert len(cfgs["food101"]["seeds"]) == 5 and len(cfgs["kineticssound"]["seeds"]) == 3
     assert {s["label"] for s in cfgs["grace_ablation_criteria"]["strategies"]} >= {"GRACE-I", "GRACE-IR", "GRACE-IRE"}
+
+
+def test_the_default_is_the_shipped_default_protocol():
+    """`mmal bench` with no arguments: real multi-view data, the multimodal strategies and their baselines,
+    >= 3 seeds, the dataset's gradient model with its default training budget."""
+    cfg, shipped = validate(DEFAULT_CONFIG), load_config(protocol="default")
+    assert cfg == shipped and load_config() == shipped
+    (d,) = cfg["datasets"]
+    assert d["name"] == "uci-mfeat" and d["task_model"] == "mm-classifier" and d["model_args"] == {}
+    names = [s["name"] for s in cfg["strategies"]]
+    assert {"bmmal", "grace", "random"} <= set(names) and len(names) >= 4
+    assert len(cfg["seeds"]) >= 3 and cfg["report"]["baseline"] == "random"
+    assert datasets.entry("uci-mfeat") is not None
