@@ -30,3 +30,7 @@ class UnknownNameError(MMALError, KeyError):
 
 class ConfigError(MMALError, ValueError):
     """A configuration value or file is wrong."""
+
+
+class MissingExtraError(MMALError, ImportError):
+    """An optional dependency is not installed; the message names the extra that brings it."""
