@@ -90,10 +90,10 @@ def extrapolate(rows: list[dict], cpus: list[float], walls: list[float], init: i
 
 
 def cost_line(m: dict, full: bool) -> str:
-    h = m["two_core_h"]
-    amount = f"{h * 60:.0f} min" if h < 1 else f"{h:.1f} h"
-    how = "measured, whole grid" if full else "extrapolated from rounds 0-1 of one seed per strategy"
-    return f"# cost: ~{amount} on 2 cores (--jobs 2; {m['cpu_s'] / 3600:.2f} CPU-h, {how}; benchmarks/protocol_cost.py)"
+    s = m["cpu_s"] / 2
+    amount = f"{s:.0f} s" if s < 90 else f"{s / 60:.0f} min" if s < 5400 else f"{s / 3600:.1f} h"
+    how = "the whole grid measured" if full else "extrapolated from rounds 0-1 of seed 0 per strategy"
+    return f"# cost: ~{amount} on 2 cores (--jobs 2; {m['cpu_s'] / 3600:.2f} CPU-h; {how}, benchmarks/protocol_cost.py)"
 
 
 def main(argv=None) -> int:
