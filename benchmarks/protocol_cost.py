@@ -12,7 +12,8 @@ of its first seed and the rest is extrapolated: training grows linearly with the
 (``train_seconds`` of round 0, scaled to CPU time, times ``n_r / n_0``), the query (round 1's
 ``query_seconds``) and the evaluation (the rest of a round) stay the same each round; the
 full-data reference trains once on the whole pool; every seed costs what the first did.
-Prints one JSON object per protocol and the line to paste into the file.
+Prints one JSON object per protocol and its cost line; ``--write`` puts that line into the
+protocol's file (replacing an older one), after its ``# reproduces:`` line.
 """
 
 from __future__ import annotations
@@ -96,15 +97,29 @@ def cost_line(m: dict, full: bool) -> str:
     return f"# cost: ~{amount} on 2 cores (--jobs 2; {m['cpu_s'] / 3600:.2f} CPU-h; {how}, benchmarks/protocol_cost.py)"
 
 
+def write(name: str, line: str) -> None:
+    """Put ``line`` in protocol ``name``'s leading comments (in the source tree of an editable install)."""
+    from mmal import protocols
+
+    path = protocols.path(name)
+    lines = [ln for ln in path.read_text().splitlines(keepends=True) if not ln.startswith("# cost:")]
+    head = next((i for i, ln in enumerate(lines) if not ln.startswith("#")), len(lines))
+    at = next((i + 1 for i, ln in enumerate(lines[:head]) if ln.startswith("# reproduces:")), head)
+    path.write_text("".join(lines[:at] + [line + "\n"] + lines[at:]))
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("protocols", nargs="+")
     p.add_argument("--full", action="store_true", help="run the whole grid instead of extrapolating")
+    p.add_argument("--write", action="store_true", help="write the cost line into the protocol's file")
     args = p.parse_args(argv)
     for name in args.protocols:
         m = measure(name, args.full)
         print(json.dumps(m), flush=True)
         print(cost_line(m, args.full), file=sys.stderr, flush=True)
+        if args.write:
+            write(name, cost_line(m, args.full))
     return 0
 
 

@@ -151,3 +151,26 @@ def test_rows_record_the_plugin_dist_and_version_of_strategy_model_and_dataset(t
     assert by["third-party-random"] == {"name": "third-party-random", "plugin": "third-party", "dist": None, "version": "9.9"}
     assert by["random"] == {"name": "random", "plugin": "random", **ours}
     assert by["full-data"] is None  # the full-data reference is no plugin's strategy
+
+
+def test_protocol_cost_extrapolates_training_linearly_and_queries_per_round(tmp_path, monkeypatch):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import protocol_cost
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    # round 0: 2 CPU-s in 4 wall-s (scale 0.5), 2 wall-s of it training -> train 1, other 1; round 1's query: 1 wall-s -> 0.5
+    rows = [{"n_labeled": 10, "pool_size": 100, "train_seconds": 2.0, "query_seconds": 0.0},
+            {"n_labeled": 20, "pool_size": 100, "train_seconds": 4.0, "query_seconds": 1.0}]
+    # labeled 10, 20, 30, 40: training 1 + 2 + 3 + 4, other 4 x 1, queries 3 x 0.5
+    assert protocol_cost.extrapolate(rows, [2.0, 3.0], [4.0, 6.0], 10, 10, 3) == pytest.approx(15.5)
+    rows = [{**r, "pool_size": 25} for r in rows]  # the labeled count stops at the pool size
+    assert protocol_cost.extrapolate(rows, [2.0, 3.0], [4.0, 6.0], 10, 10, 3) == pytest.approx(1 + 2 + 2.5 + 2.5 + 4 + 1.5)
+    assert protocol_cost.extrapolate(rows[:1], [2.0], [4.0], 10, 10, 0) == 2.0  # a one-round cell is what it measured
+    m = {"cpu_s": 7200.0}
+    assert protocol_cost.cost_line(m, False).startswith("# cost: ~60 min on 2 cores (--jobs 2; 2.00 CPU-h; extrapolated")
+    (tmp_path / "p.toml").write_text("# About.\n# reproduces: Fig. 1\n# cost: old\n# more\nname = \"p\"\n")
+    monkeypatch.setattr(protocols, "_dir", lambda: tmp_path)
+    protocol_cost.write("p", "# cost: new")
+    assert (tmp_path / "p.toml").read_text() == "# About.\n# reproduces: Fig. 1\n# cost: new\n# more\nname = \"p\"\n"
+    assert protocols.about("p")["cost"] == "new"
