@@ -33,7 +33,7 @@ def cpu() -> float:
     return t.user + t.system
 
 
-def measure(name: str, full: bool) -> dict:
+def measure(name: str, full: bool, only: list[str] | None = None) -> dict:
     import torch
 
     from mmal.bench import build_cells, load_config
@@ -41,7 +41,7 @@ def measure(name: str, full: bool) -> dict:
 
     torch.set_num_threads(1)
     cfg = load_config(protocol=name)
-    cells = build_cells(cfg)
+    cells = [c for c in build_cells(cfg) if not only or c["dataset"]["label"] in only]
     if not full:  # one seed per (dataset, strategy), rounds 0 and 1
         first: dict = {}
         for c in cells:
@@ -49,7 +49,7 @@ def measure(name: str, full: bool) -> dict:
         cells = [{**c, "rounds": min(c["rounds"], 1)} for c in first.values()]
     n_seeds = {d["label"]: len(d["seeds"]) for d in cfg["datasets"]}
     rounds = {d["label"]: (d["init"], d["budget"], d["rounds"]) for d in cfg["datasets"]}
-    total, data_cpu, parts = 0.0, 0.0, []
+    total, data_cpu, parts, failed = 0.0, 0.0, [], []
     for label in dict.fromkeys(c["dataset"]["label"] for c in cells):
         clear_cache()
         t0 = cpu()
@@ -60,8 +60,10 @@ def measure(name: str, full: bool) -> dict:
             t0, w0 = cpu(), time.time()
             run_cell(spec, [], lambda msg: marks.append((cpu(), time.time(), msg[1])) if msg[0] == "row" else None)
             rows = [m[2] for m in marks]
-            if any(r["status"] != "ok" for r in rows):
-                raise SystemExit(f"{name}: cell {spec['key']} failed: {rows[-1].get('error')}")
+            if any(r["status"] != "ok" for r in rows):  # reported, not counted
+                failed.append({"cell": spec["key"], "error": rows[-1].get("error")})
+                print(f"{name}: cell {spec['key']} failed: {rows[-1].get('error')}", file=sys.stderr, flush=True)
+                continue
             cpus = [b[0] - a for a, b in zip([t0] + [m[0] for m in marks], marks)]
             walls = [b[1] - a for a, b in zip([w0] + [m[1] for m in marks], marks)]
             if full:
@@ -74,7 +76,7 @@ def measure(name: str, full: bool) -> dict:
     total += data_cpu * 2  # each of the two workers builds the dataset once
     return {"protocol": name, "method": "full grid" if full else "extrapolated from rounds 0-1 of seed 0",
             "cpu_s": round(total, 1), "two_core_h": round(total / 2 / 3600, 3), "dataset_cpu_s": round(data_cpu, 1),
-            "load_avg_1min": os.getloadavg()[0], "cells": parts}
+            "datasets": only or "all", "load_avg_1min": os.getloadavg()[0], "cells": parts, "failed": failed}
 
 
 def extrapolate(rows: list[dict], cpus: list[float], walls: list[float], init: int, budget: int, n_rounds: int) -> float:
@@ -113,9 +115,10 @@ def main(argv=None) -> int:
     p.add_argument("protocols", nargs="+")
     p.add_argument("--full", action="store_true", help="run the whole grid instead of extrapolating")
     p.add_argument("--write", action="store_true", help="write the cost line into the protocol's file")
+    p.add_argument("--datasets", help="comma-separated dataset labels: measure only these (the cost is theirs alone)")
     args = p.parse_args(argv)
     for name in args.protocols:
-        m = measure(name, args.full)
+        m = measure(name, args.full, args.datasets.split(",") if args.datasets else None)
         print(json.dumps(m), flush=True)
         print(cost_line(m, args.full), file=sys.stderr, flush=True)
         if args.write:
