@@ -153,7 +153,11 @@ def cmd_protocols(args: argparse.Namespace) -> int:
         print(protocols.path(args.path))
         return 0
     for name in protocols.names():
-        print(f"{name:32s} {read_file(protocols.path(name)).get('description', '')}")
+        print(f"{name}: {read_file(protocols.path(name)).get('description', '')}")
+        about = protocols.about(name)
+        for field in protocols.FIELDS:
+            print(f"    {field + ':':12s}{about.get(field, 'not measured yet' if field == 'cost' else 'not stated')}")
+    print("\nrun one: mmal bench --protocol NAME; copy one to edit: cp \"$(mmal protocols --path NAME)\" my.toml")
     return 0
 
 

@@ -48,3 +48,7 @@ class PluginWarning(UserWarning):
 
 class GlobalRandomStateWarning(UserWarning):
     """A strategy's query drew from global random state (policy ``"warn"``, see ``mmal.strategy``)."""
+
+
+class MissingExtraError(MMALError, ImportError):
+    """An optional dependency is not installed; the message names the extra that brings it."""

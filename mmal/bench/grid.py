@@ -171,6 +171,18 @@ def versions() -> dict[str, str]:
     return dict(_versions())
 
 
+def plugin_versions(strategy: str | None, task_model: str | None, dataset: str | None) -> dict[str, dict[str, Any]]:
+    """The plugin, distribution and version that provided the cell's strategy, task model and
+    dataset (a row's ``plugins``); a name no plugin registers (the full-data reference) is left out."""
+    out = {}
+    for kind, registry, name in (("strategy", strategies, strategy), ("task_model", task_models, task_model),
+                                 ("dataset", datasets, dataset)):
+        e = registry.plugins.entries(registry.kind).get(name) if name is not None else None
+        if e is not None:
+            out[kind] = {"name": name, "plugin": e.plugin, "dist": e.dist, "version": e.version}
+    return out
+
+
 _DATASETS: dict[str, Any] = {}
 
 
@@ -266,7 +278,9 @@ def run_cell(spec: Mapping[str, Any], prior: list[Mapping[str, Any]], emit: Emit
                 "contributions": contrib, **({"contributions_error": contrib_error} if contrib_error else {}),
                 "selection_contributions": selection_contributions(rec.info),
                 "query_seconds": rec.query_seconds, "train_seconds": rec.train_seconds, "info": rec.info,
-                "task_model": model_name, "versions": env, "time": time.time(), "host": socket.gethostname(), "pid": os.getpid(),
+                "task_model": model_name, "versions": env,
+                "plugins": plugin_versions(spec["strategy"]["name"], model_name, spec["dataset"]["name"]),
+                "time": time.time(), "host": socket.gethostname(), "pid": os.getpid(),
             }
 
         n_train = dataset.train.n
@@ -289,7 +303,9 @@ def run_cell(spec: Mapping[str, Any], prior: list[Mapping[str, Any]], emit: Emit
                      seed=spec["seed"], state=state, on_round=on_round)
     except Exception as exc:  # the cell fails; the grid goes on
         send(("row", {**base, "status": "failed", "round": last + 1, "error": f"{type(exc).__name__}: {exc}",
-                      "traceback": traceback.format_exc(), "versions": env, "time": time.time()}))
+                      "traceback": traceback.format_exc(), "versions": env,
+                      "plugins": plugin_versions(spec["strategy"]["name"], spec["dataset"]["task_model"], spec["dataset"]["name"]),
+                      "time": time.time()}))
     send(("end", spec["key"]))
     return sent
 

@@ -7,7 +7,6 @@ The modAL function is called as ``query_fn(classifier, X, n_instances=budget, **
 
 from __future__ import annotations
 
-import importlib
 import re
 from contextlib import contextmanager
 from typing import Any, Callable, Iterable, Iterator
@@ -15,6 +14,7 @@ from typing import Any, Callable, Iterable, Iterator
 import numpy as np
 
 from ..errors import CapabilityError, ContractError
+from ..extras import require
 from ..pool import Pool
 from ..strategy import ALL_TASKS, Selection, Strategy
 from .estimator import MMALEstimator
@@ -47,7 +47,7 @@ class ModalStrategy(Strategy):
         fn = cls.query_fn
         if isinstance(fn, str):
             module, _, attr = fn.partition(":")
-            fn = getattr(importlib.import_module(module), attr)
+            fn = getattr(require(module, f"the modAL query function {fn!r}"), attr)
         return fn
 
     def check(self, model: Any, pool: Pool) -> None:

@@ -21,11 +21,12 @@ for one block.
 from __future__ import annotations
 
 import functools
-import importlib
 import inspect
 import sys
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
+
+from ..extras import require
 
 _SHIM_OF = "__mmal_shim_of__"
 MMAL_ADAPTER = "_mmal_modal_adapter"  # a class attribute marking mmal's objects inside a modAL learner
@@ -34,10 +35,7 @@ _everywhere = False
 
 
 def _learners() -> Any:
-    try:
-        return importlib.import_module("modAL.models.learners")
-    except ImportError as exc:
-        raise ImportError(f"modAL is not installed ({exc}); pip install modAL-python") from exc
+    return require("modAL.models.learners", "mmal's modAL adapters")
 
 
 def _accepts(check: Callable[..., Any], arg: str) -> bool:

@@ -9,6 +9,7 @@ result up to float tolerance.
 
 from __future__ import annotations
 
+import warnings
 from contextlib import contextmanager
 from functools import lru_cache
 
@@ -44,16 +45,26 @@ def available_backends() -> list[str]:
 
 
 def resolve(backend: str = "auto") -> str:
-    """The concrete backend for ``backend`` (``"auto"`` = the first available)."""
+    """The concrete backend for ``backend`` (``"auto"`` = the first available; without FAISS
+    that is ``"torch"``, said once per process)."""
     avail = available_backends()
     if backend == "auto":
+        if avail[0] == "torch":
+            _note_no_faiss()
         return avail[0]
     if backend not in BACKENDS:
         raise ValueError(f"backend must be 'auto' or one of {BACKENDS}, got {backend!r}")
     if backend not in avail:
-        hint = "pip install faiss-cpu (or faiss-gpu with a CUDA GPU)" if backend.startswith("faiss") else ""
-        raise ValueError(f"backend {backend!r} is not available here (available: {avail}); {hint or 'use backend=auto'}")
+        hint = {"faiss": "pip install 'multimodal-al[faiss]'",
+                "faiss-gpu": "pip install 'multimodal-al[gpu]' on a machine with a CUDA GPU"}.get(backend, "use backend='auto'")
+        raise ValueError(f"backend {backend!r} is not available here (available: {avail}); {hint}")
     return backend
+
+
+@lru_cache(maxsize=None)
+def _note_no_faiss() -> None:
+    warnings.warn("FAISS is not installed: the selection kernels use the torch backend (the same results up to "
+                  "float tolerance); for FAISS's kNN / k-means: pip install 'multimodal-al[faiss]'", stacklevel=3)
 
 
 def device(backend: str):

@@ -19,6 +19,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from ..extras import require
 from .training import chunks, resolve_device
 
 
@@ -32,7 +33,8 @@ class BertFeatureExtractor:
                 f"no transformers model at {str(path)!r} (config.json missing); mmal loads text encoders from a local "
                 "path only: save one there first with AutoModel/AutoTokenizer .save_pretrained(path)"
             )
-        from transformers import AutoModel, AutoTokenizer
+        transformers = require("transformers", "BertFeatureExtractor (raw text -> token features)")
+        AutoModel, AutoTokenizer = transformers.AutoModel, transformers.AutoTokenizer
 
         self.path, self.max_length, self.batch_size = path, int(max_length), int(batch_size)
         self.device = resolve_device(device)

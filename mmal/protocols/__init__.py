@@ -8,6 +8,12 @@
 
 A protocol's name is its file name without ``.toml``, with ``-`` for ``_``;
 ``mmal bench --protocol NAME`` runs it and ``mmal bench --config FILE`` runs an edited copy.
+Its leading comment block may hold ``# paper: ...``, ``# reproduces: ...`` and ``# cost: ...``
+lines (what ``mmal protocols`` lists; the cost on 2 cores, from
+``benchmarks/protocol_cost.py``):
+
+    >>> about("simsv2-regression")["reproduces"]
+    'Fig. 4 and Table 1 (SIMSv2 sentiment regression)'
 """
 
 from __future__ import annotations
@@ -17,6 +23,8 @@ from importlib import resources
 from pathlib import Path
 
 from ..errors import UnknownNameError
+
+FIELDS = ("paper", "reproduces", "cost")
 
 
 def _dir() -> Path:
@@ -37,3 +45,16 @@ def path(name: str) -> Path:
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         raise UnknownNameError(f"no protocol named {name!r}{hint} Shipped protocols: {', '.join(known)}")
     return _dir() / f"{key.replace('-', '_')}.toml"
+
+
+def about(name: str) -> dict[str, str]:
+    """The ``paper`` / ``reproduces`` / ``cost`` fields of protocol ``name``'s leading comments
+    (a field the file does not state is absent)."""
+    out: dict[str, str] = {}
+    for line in path(name).read_text().splitlines():
+        if not line.startswith("#"):
+            break
+        key, sep, value = line.lstrip("#").strip().partition(":")
+        if sep and key.strip() in FIELDS and value.strip():
+            out[key.strip()] = value.strip()
+    return out
