@@ -3,6 +3,7 @@
     python benchmarks/bench_kernels.py              # ratios at moderate sizes (~1-3 min on 2 cores)
     python benchmarks/bench_kernels.py --vggsound   # + BADGE at VGGSound scale (N=180k, C=309, d=2x512, k=1000, 5000)
     python benchmarks/bench_kernels.py --quick      # tiny sizes, seconds (smoke test)
+    python benchmarks/bench_kernels.py --exactness  # only: the float64-exact k-center / k-means++ vs the previous float32 ones
 
 Prints a table and writes benchmarks/results/kernels.json (atomically, after every case).
 Speed claims are the ratios in one run on one machine; the absolute seconds depend on load.
@@ -28,9 +29,11 @@ from mmal.kernels import available_backends, kcenter_greedy, kmeanspp, knn, near
 RESULTS = Path(__file__).parent / "results" / "kernels.json"
 SIZES = {
     "quick": dict(kpp=(800, 16, 64, 20), kpp_defer=(2000, 50, 64, 50), kc=(800, 32, 80, 20), knn=(2000, 32, 10),
-                  km=(2000, 16, 20)),
+                  km=(2000, 16, 20), exact_kc=(2000, 64, 50, 50, 3), exact_kpp=(2000, 7, 64, 20, 3)),
     "default": dict(kpp=(4000, 32, 256, 100), kpp_defer=(20000, 309, 1024, 300), kc=(5000, 128, 500, 100),
-                    knn=(20000, 128, 10), km=(20000, 64, 100)),
+                    knn=(20000, 128, 10), km=(20000, 64, 100),
+                    # (N, D, labeled, k, repetitions): CoreSet at Food101 scale; (N, C, d, k, reps): BADGE-sized k-means++
+                    exact_kc=(45_719, 512, 1000, 1000, 3), exact_kpp=(17_230, 7, 256, 50, 7)),
 }
 
 
@@ -104,6 +107,87 @@ def kcenter_pairwise(x, k, labeled):
         mind = np.minimum(mind, d[:, j])
         mind[j] = -np.inf
     return np.array(out)
+
+
+# ------------------------------------------- the previous float32 kernels (commit b3df658)
+# Kept here to measure what the float64 exactness (mmal/kernels/cover.py) costs: the same GEMV
+# chains with float32 norms (``norm(x)**2``), no centring, no re-check.
+def previous_kcenter(x, k, labeled):
+    """``kcenter_greedy(x, k, labeled=...)`` as it was: a float32 running minimum and its arg-max."""
+    import torch
+
+    from mmal.kernels.backend import few_threads_for_small
+    from mmal.kernels.embedding import Embedding
+
+    e = Embedding(x, torch.device("cpu"), what="x", centre=False)
+    with few_threads_for_small(e.n * e.width):
+        sq = torch.linalg.vector_norm(e.x, dim=1) ** 2
+        out = np.empty(k, dtype=np.int64)
+        mind = e.min_sq_dist_to(labeled, sq)
+        mind[torch.as_tensor(labeled)] = float("-inf")
+        for t in range(k):
+            j = int(mind.argmax())
+            out[t] = j
+            mind = torch.minimum(mind, e.sq_dists(j, sq))
+            mind[j] = float("-inf")
+    return out
+
+
+def previous_kmeanspp(emb, k, rng):
+    """``kmeanspp(emb, k, rng, defer=False)`` as it was: float32 D^2 refreshed after every pick."""
+    import torch
+
+    from mmal.kernels.backend import few_threads_for_small
+    from mmal.kernels.embedding import Embedding
+
+    e = Embedding(emb, torch.device("cpu"))
+    with few_threads_for_small(e.n * e.width):
+        sq = sum(torch.linalg.vector_norm(d, dim=1) ** 2 * torch.linalg.vector_norm(h, dim=1) ** 2 for d, h in e.factors)
+        out = [int(sq.argmax())]
+        mind = torch.full((e.n,), float("inf"))
+        while len(out) < k:
+            mind = torch.minimum(mind, e.min_sq_dist_to(out[-1:], sq))
+            mind[out[-1]] = 0.0
+            cum = torch.cumsum(mind.double(), 0)
+            u = torch.as_tensor(rng.random(1), dtype=torch.float64) * cum[-1]
+            j = torch.searchsorted(cum, u, right=True)
+            j[j >= e.n] = torch.count_nonzero(cum < cum[-1])
+            out.append(int(j[0]))
+    return np.asarray(out)
+
+
+def case_exactness_cost(kind, sizes):
+    """The float64-exact kernel vs the previous float32 one on the same input, interleaved
+    (alternating which runs first), ``reps`` times: the median of the per-repetition ratios."""
+    if kind == "kcenter":
+        n, d, n_lab, k, reps = sizes
+        rng = np.random.default_rng(8)
+        x = rng.standard_normal((n, d), dtype=np.float32)
+        lab = rng.choice(n, n_lab, replace=False)
+        new = lambda: kcenter_greedy(x, k, labeled=lab, backend="torch", return_distances=True)[0]  # noqa: E731
+        old = lambda: previous_kcenter(x, k, lab)  # noqa: E731
+        label, size = "k-center exact vs previous float32", f"N={n} D={d} labeled={n_lab} k={k}"
+    else:
+        n, c, d, k, reps = sizes
+        emb = badge_embedding(n, c, d, np.random.default_rng(9))
+        new = lambda: kmeanspp(emb, k, np.random.default_rng(10), backend="torch", defer=False)  # noqa: E731
+        old = lambda: previous_kmeanspp(emb, k, np.random.default_rng(10))  # noqa: E731
+        label, size = "kmeans++ exact vs previous float32", f"N={n} C={c} d={d} k={k}"
+    load = [os.getloadavg()[0]]
+    t_new, t_old, ratios = [], [], []
+    for r in range(reps):
+        pair = {}
+        for name, fn in ((("old", old), ("new", new)) if r % 2 == 0 else (("new", new), ("old", old))):
+            t = time.perf_counter()
+            pair[name] = (fn(), time.perf_counter() - t)
+        t_new.append(pair["new"][1]), t_old.append(pair["old"][1]), ratios.append(pair["new"][1] / pair["old"][1])
+        load.append(os.getloadavg()[0])
+    same = bool(np.array_equal(pair["new"][0], pair["old"][0]))
+    return dict(case=label, sizes=size, fast_s=float(np.median(t_new)), naive_s=float(np.median(t_old)),
+                ratio=float(np.median(t_old) / np.median(t_new)),
+                detail=dict(reps=reps, cost_median=float(np.median(ratios)), cost_min=float(np.min(ratios)),
+                            cost_max=float(np.max(ratios)), same_picks=same, load_1min=[round(v, 2) for v in load],
+                            threads=__import__("torch").get_num_threads()))
 
 
 # --------------------------------------------------------------------------------- cases
@@ -231,6 +315,7 @@ def main():
     ap.add_argument("--vggsound", action="store_true", help="also run BADGE at VGGSound scale, k=1000 and 5000 (~1.5 GB)")
     ap.add_argument("--only-vggsound", type=int, metavar="K", help=argparse.SUPPRESS)
     ap.add_argument("--repeat", type=int, default=3, help="best of R runs per timing (VGGSound: 1)")
+    ap.add_argument("--exactness", action="store_true", help="only the exact-vs-previous k-center / k-means++ cost")
     args = ap.parse_args()
     warm_up()
     if args.only_vggsound:  # child process: its own peak RSS
@@ -243,6 +328,8 @@ def main():
     jobs = [lambda: [case_kmeanspp(*s["kpp"])], lambda: [case_kmeanspp_deferred(*s["kpp_defer"])],
             lambda: [case_kcenter(*s["kc"])],
             lambda: case_backends("knn", s["knn"]), lambda: case_backends("kmeans", s["km"])]
+    exact = [lambda: [case_exactness_cost("kcenter", s["exact_kc"])], lambda: [case_exactness_cost("kmeans++", s["exact_kpp"])]]
+    jobs = exact if args.exactness else jobs + exact
     for job in jobs:
         rows = job()
         for r in rows:

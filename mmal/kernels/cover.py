@@ -1,0 +1,197 @@
+"""The running minimum ``m_i = min_{c in centers} ||e_i - e_c||^2`` behind k-center and k-means++,
+float32-fast and float64-exact wherever float32 could decide wrong.
+
+Each new center costs one float32 GEMV over the rows (:class:`~mmal.kernels.embedding.Embedding`).
+Its error is ``|d32_ic - d_ic| <= tau (n_i + n_c)`` (``tau``: :attr:`Embedding.tau`); a center
+with ``n_c > 4 max(n_i, m_i)`` is farther than ``m_i`` anyway (``d_ic >= (|e_c| - |e_i|)^2``),
+so the running minimum is within ``err_i = 6 tau max(n_i, m32_i)`` of the exact one, whatever
+the centers' norms. Rows get float64 values (:meth:`Embedding.exact_sq_dists`) where that
+bound leaves the result open:
+
+- **arg-max** (k-center, :meth:`Cover.farthest`): every row whose interval
+  ``m32_i ± err_i`` reaches the best lower bound is a candidate; a candidate's exact value is
+  its distance to its float32-nearest center when the second-nearest is farther by more than
+  both errors (one float64 row), else its minimum over all centers. Exact ties go to the
+  lowest position.
+- **ill-conditioned rows** (k-means++, :meth:`Cover.promote_ill`): a row with
+  ``n_i > ILL m32_i`` (its ``D^2`` small against its norm: near-duplicates of a center, data
+  far from the origin in a factored embedding) is tracked exactly from then on (float64
+  update per center), so a duplicate of a center has ``D^2 = 0`` exactly.
+
+A tracked row costs ``O(W)`` float64 per center; the float32 path is unchanged.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .embedding import Embedding, exact_sq_dists
+
+#: rows whose float32 ``D^2`` is below ``||e_i||^2 / ILL`` are tracked in float64 (:meth:`Cover.promote_ill`)
+ILL = 8.0
+#: elements per ``[N, B]`` block of distances when many centers are added at once
+MAX_BLOCK_ELEMS = 1 << 24
+
+
+class Cover:
+    """``m_i`` for every row of ``e`` against the centers added so far.
+
+    ``covered``: the value a center's own entry takes (``-inf``: never the arg-max; ``0``: no
+    D^2 mass). ``nearest_two``: also track each row's nearest center and second-nearest
+    distance (what :meth:`farthest` needs to get exact values cheaply)."""
+
+    def __init__(self, e: Embedding, *, covered: float, nearest_two: bool) -> None:
+        import torch
+
+        self.e, self.covered, self.two = e, float(covered), nearest_two
+        self.sq, self.sq64 = e.sq_norms(), e.sq_norms64()
+        self.sq64_host = self.sq64.cpu().numpy()
+        self.err_scale = 6.0 * e.tau
+        dev, n = e.device, e.n
+        self.m = torch.full((n,), float("inf"), device=dev)
+        if nearest_two:
+            self.near = torch.zeros(n, dtype=torch.int64, device=dev)
+            self.m2 = torch.full((n,), float("inf"), device=dev)
+        self.centers = np.empty(0, dtype=np.int64)
+        self.settled = torch.zeros(n, dtype=torch.bool, device=dev)  # centers and tracked rows
+        # rows tracked exactly: positions, float64 rows and squared norms (CPU), exact m
+        self.t_pos = np.empty(0, dtype=np.int64)
+        self.t_index = np.full(n, -1, dtype=np.int64)
+        self.t_rows, self.t_sq, self.t_val = None, np.empty(0), np.empty(0)
+
+    # ------------------------------------------------------------------ centers
+    def add(self, idx) -> None:
+        """Add the centers ``idx`` (positions, in order)."""
+        import torch
+
+        idx = np.asarray(idx, dtype=np.int64).ravel()
+        if not len(idx):
+            return
+        first = len(self.centers)
+        self.centers = np.concatenate([self.centers, idx])
+        if len(idx) == 1:
+            self._merge_one(self.e.sq_dists(int(idx[0]), self.sq), first)
+        else:
+            it = torch.as_tensor(idx, device=self.e.device)
+            block = max(1, MAX_BLOCK_ELEMS // max(1, self.e.n))
+            for s in range(0, len(idx), block):
+                b = it[s : s + block]
+                d2 = (self.sq[:, None] + self.sq[b][None, :] - 2.0 * self.e.gram(b)).clamp_min_(0.0)
+                self._merge_block(d2, first + s)
+        it = torch.as_tensor(idx, device=self.e.device)
+        self.m[it] = self.covered
+        self.settled[it] = True
+        if len(self.t_pos):
+            sq = self.e.source_sq_norms()[idx]
+            step = max(1, (1 << 21) // max(1, len(self.t_pos)))
+            for s in range(0, len(idx), step):
+                rows = self.e.rows64(idx[s : s + step])
+                d = exact_sq_dists(self.t_rows, self.t_sq, rows, sq[s : s + step], width=self.e.width)
+                np.minimum(self.t_val, d.min(1), out=self.t_val)
+
+    def _merge_one(self, d, t: int) -> None:
+        import torch
+
+        if not self.two:
+            self.m = torch.minimum(self.m, d)
+            return
+        closer = d < self.m
+        self.m2 = torch.where(closer, self.m, torch.minimum(self.m2, d))
+        self.near.masked_fill_(closer, t)
+        self.m = torch.where(closer, d, self.m)
+
+    def _merge_block(self, d2, first: int) -> None:
+        import torch
+
+        if not self.two:
+            self.m = torch.minimum(self.m, d2.min(1).values)
+            return
+        if d2.shape[1] == 1:
+            return self._merge_one(d2[:, 0], first)
+        v, i = torch.topk(d2, 2, dim=1, largest=False)
+        closer = v[:, 0] < self.m
+        self.m2 = torch.where(closer, torch.minimum(self.m, v[:, 1]), torch.minimum(self.m2, v[:, 0]))
+        self.near = torch.where(closer, i[:, 0] + first, self.near)
+        self.m = torch.where(closer, v[:, 0], self.m)
+
+    # ------------------------------------------------------------ exact rows
+    def track(self, pos) -> np.ndarray:
+        """Track the rows ``pos`` exactly from now on; returns their exact ``m`` (float64, in order)."""
+        import torch
+
+        pos = np.asarray(pos, dtype=np.int64)
+        new = np.unique(pos[self.t_index[pos] < 0])
+        if len(new):
+            val = self.e.exact_min_sq_dist(new, self.centers)
+            rows = self.e.rows64(new)
+            self.t_index[new] = np.arange(len(self.t_pos), len(self.t_pos) + len(new))
+            self.t_pos = np.concatenate([self.t_pos, new])
+            self.t_rows = rows if self.t_rows is None else [tuple(np.concatenate([a, b]) for a, b in zip(ra, rb))
+                                                            for ra, rb in zip(self.t_rows, rows)]
+            self.t_sq = np.concatenate([self.t_sq, self.e.source_sq_norms()[new]])
+            self.t_val = np.concatenate([self.t_val, val])
+            self.settled[torch.as_tensor(new, device=self.e.device)] = True
+        return self.t_val[self.t_index[pos]]
+
+    def promote_ill(self) -> None:
+        """Track every row whose ``D^2`` is small against its norm (``n_i > ILL m32_i``)."""
+        import torch
+
+        ill = torch.nonzero((self.sq64 > ILL * self.m) & ~self.settled).flatten()
+        if len(ill):
+            self.track(ill.cpu().numpy())
+
+    def values64(self):
+        """``m`` as float64 on the device: exact for the tracked rows, float32 values elsewhere."""
+        import torch
+
+        w = self.m.double()
+        if len(self.t_pos):
+            w[torch.as_tensor(self.t_pos, device=w.device)] = torch.from_numpy(self.t_val).to(w.device)
+        return w
+
+    def refine(self, pos: np.ndarray, d: np.ndarray, centers) -> np.ndarray:
+        """``d``: float32 minimum distances (as float64) of the rows ``pos`` to ``centers``; the
+        entries small against the rows' norms are replaced by exact float64 ones."""
+        ill = np.flatnonzero(self.sq64_host[pos] > ILL * d)
+        if len(ill):
+            d = d.copy()
+            d[ill] = self.e.exact_min_sq_dist(pos[ill], np.asarray(centers, dtype=np.int64))
+        return d
+
+    # ---------------------------------------------------------------- k-center
+    def farthest(self) -> tuple[int, float]:
+        """``argmax_i m_i`` over the rows that are not centers, exact (ties: lowest position), and
+        its exact ``m`` (float64)."""
+        import torch
+
+        top, j = torch.max(self.m, 0)
+        err = torch.maximum(self.sq, self.m).mul_(self.err_scale)
+        lower = float(top) - float(err[j])  # the exact maximum is at least this
+        cand = torch.nonzero(self.m + err >= lower).flatten().cpu().numpy()
+        vals = self.exact_values(cand)
+        best = int(np.argmax(vals))  # cand is ascending: the first maximum is the lowest position
+        return int(cand[best]), float(vals[best])
+
+    def exact_values(self, pos: np.ndarray) -> np.ndarray:
+        """Exact float64 ``m`` of the rows ``pos`` (not centers): tracked value, the distance to the
+        float32-nearest center when the second-nearest cannot be nearer, else a tracked row."""
+        import torch
+
+        out = np.empty(len(pos))
+        done = np.zeros(len(pos), dtype=bool)
+        free = np.flatnonzero(self.t_index[pos] < 0)
+        if len(free):
+            p = torch.as_tensor(pos[free], device=self.e.device)
+            m, m2, sq = self.m[p], self.m2[p], self.sq[p]
+            apart = m2 - torch.maximum(sq, m2) * self.err_scale > m + torch.maximum(sq, m) * self.err_scale
+            sure = (apart | torch.isinf(m2)).cpu().numpy()  # (inf: a single center)
+            s = free[sure]
+            if len(s):
+                near = self.centers[self.near[p[torch.as_tensor(sure, device=p.device)]].cpu().numpy()]
+                out[s] = self.e.exact_sq_dists(pos[s], near, pairs=True)
+                done[s] = True
+        rest = np.flatnonzero(~done)
+        if len(rest):
+            out[rest] = self.track(pos[rest])
+        return out
