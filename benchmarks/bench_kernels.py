@@ -4,6 +4,7 @@
     python benchmarks/bench_kernels.py --vggsound   # + BADGE at VGGSound scale (N=180k, C=309, d=2x512, k=1000, 5000)
     python benchmarks/bench_kernels.py --quick      # tiny sizes, seconds (smoke test)
     python benchmarks/bench_kernels.py --exactness  # only: the float64-exact k-center / k-means++ vs the previous float32 ones
+    python benchmarks/bench_kernels.py --gcn        # only: GCNAL's dense graph vs the 32-NN graph (n=11,000)
 
 Prints a table and writes benchmarks/results/kernels.json (atomically, after every case).
 Speed claims are the ratios in one run on one machine; the absolute seconds depend on load.
@@ -29,11 +30,13 @@ from mmal.kernels import available_backends, kcenter_greedy, kmeanspp, knn, near
 RESULTS = Path(__file__).parent / "results" / "kernels.json"
 SIZES = {
     "quick": dict(kpp=(800, 16, 64, 20), kpp_defer=(2000, 50, 64, 50), kc=(800, 32, 80, 20), knn=(2000, 32, 10),
-                  km=(2000, 16, 20), exact_kc=(2000, 64, 50, 50, 3), exact_kpp=(2000, 7, 64, 20, 3)),
+                  km=(2000, 16, 20), exact_kc=(2000, 64, 50, 50, 3), exact_kpp=(2000, 7, 64, 20, 3), gcn=(1000, 32, 20)),
     "default": dict(kpp=(4000, 32, 256, 100), kpp_defer=(20000, 309, 1024, 300), kc=(5000, 128, 500, 100),
                     knn=(20000, 128, 10), km=(20000, 64, 100),
                     # (N, D, labeled, k, repetitions): CoreSet at Food101 scale; (N, C, d, k, reps): BADGE-sized k-means++
-                    exact_kc=(45_719, 512, 1000, 1000, 3), exact_kpp=(17_230, 7, 256, 50, 7)),
+                    exact_kc=(45_719, 512, 1000, 1000, 3), exact_kpp=(17_230, 7, 256, 50, 7),
+                    # GCNAL's graph at the default subset: 10,000 unlabeled + 1,000 labeled nodes, 200 steps
+                    gcn=(11_000, 128, 200)),
 }
 
 
@@ -190,6 +193,38 @@ def case_exactness_cost(kind, sizes):
                             threads=__import__("torch").get_num_threads()))
 
 
+def case_gcn_graph(n, d, steps):
+    """GCNAL's graph (plugins/builtin/gcnal.py): the paper's dense graph, materialized (mixed-sign
+    features) or factored (features >= 0), vs the 32-NN graph the plugin used above 4,096 nodes:
+    edges kept, the change of the first propagation ``A V``, and the time of graph + 200 steps."""
+    import torch
+
+    from mmal.builtin.gcnal import _knn_graph, gcn_graph, train_gcn
+
+    rng = np.random.default_rng(11)
+    lab = np.arange(n) >= n - n // 11
+    rows = []
+    for kind in ("mixed", "nonneg"):
+        v = rng.standard_normal((n, d))
+        v = np.abs(v) if kind == "nonneg" else v + 0.3
+        v = (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
+        dense, t_dense_graph = timed(gcn_graph, v)
+        knn32, t_knn_graph = timed(_knn_graph, v, 32, "auto")  # what gcn_graph builds above dense_mib
+        x = torch.from_numpy(v)
+        av, av_knn = dense.mm(x), knn32.mm(x)
+        change = float(torch.linalg.norm(av_knn - av) / torch.linalg.norm(av))
+        _, t_dense = timed(train_gcn, v, dense, lab, seed=0, steps=steps)
+        _, t_knn = timed(train_gcn, v, knn32, lab, seed=0, steps=steps)
+        form = "factored" if kind == "nonneg" else "materialized float32"
+        rows.append(dict(case=f"GCNAL dense ({form}) vs 32-NN graph", sizes=f"n={n} d={d} steps={steps} features={kind}",
+                         fast_s=t_knn + t_knn_graph, naive_s=t_dense + t_dense_graph,
+                         ratio=(t_dense + t_dense_graph) / (t_knn + t_knn_graph),
+                         detail=dict(dense_graph_s=t_dense_graph, dense_train_s=t_dense, knn_graph_s=t_knn_graph,
+                                     knn_train_s=t_knn, knn_edges=int(knn32.work), dense_edges=n * (n - 1),
+                                     first_propagation_change=change, load_1min=round(os.getloadavg()[0], 2))))
+    return rows
+
+
 # --------------------------------------------------------------------------------- cases
 def case_kmeanspp(n, c, d, k):
     emb = badge_embedding(n, c, d, np.random.default_rng(0))
@@ -316,6 +351,7 @@ def main():
     ap.add_argument("--only-vggsound", type=int, metavar="K", help=argparse.SUPPRESS)
     ap.add_argument("--repeat", type=int, default=3, help="best of R runs per timing (VGGSound: 1)")
     ap.add_argument("--exactness", action="store_true", help="only the exact-vs-previous k-center / k-means++ cost")
+    ap.add_argument("--gcn", action="store_true", help="only GCNAL's dense vs kNN graph")
     args = ap.parse_args()
     warm_up()
     if args.only_vggsound:  # child process: its own peak RSS
@@ -329,7 +365,7 @@ def main():
             lambda: [case_kcenter(*s["kc"])],
             lambda: case_backends("knn", s["knn"]), lambda: case_backends("kmeans", s["km"])]
     exact = [lambda: [case_exactness_cost("kcenter", s["exact_kc"])], lambda: [case_exactness_cost("kmeans++", s["exact_kpp"])]]
-    jobs = exact if args.exactness else jobs + exact
+    jobs = exact if args.exactness else (lambda: case_gcn_graph(*s["gcn"]),) if args.gcn else jobs + exact + [lambda: case_gcn_graph(*s["gcn"])]
     for job in jobs:
         rows = job()
         for r in rows:

@@ -8,7 +8,7 @@ so the running minimum is within ``err_i = 6 tau max(n_i, m32_i)`` of the exact 
 the centers' norms. Rows get float64 values (:meth:`Embedding.exact_sq_dists`) where that
 bound leaves the result open:
 
-- **arg-max** (k-center, :meth:`Cover.farthest`): every row whose interval
+- **arg-max** (k-center, :meth:`Cover.candidates`, :meth:`Cover.exact_values`): every row whose interval
   ``m32_i ± err_i`` reaches the best lower bound is a candidate; a candidate's exact value is
   its distance to its float32-nearest center when the second-nearest is farther by more than
   both errors (one float64 row), else its minimum over all centers. Exact ties go to the
@@ -25,12 +25,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .embedding import Embedding, exact_sq_dists
+from .embedding import Embedding, exact_sq_dists, rows_sq
 
 #: rows whose float32 ``D^2`` is below ``||e_i||^2 / ILL`` are tracked in float64 (:meth:`Cover.promote_ill`)
 ILL = 8.0
-#: elements per ``[N, B]`` block of distances when many centers are added at once
-MAX_BLOCK_ELEMS = 1 << 24
 
 
 class Cover:
@@ -38,7 +36,7 @@ class Cover:
 
     ``covered``: the value a center's own entry takes (``-inf``: never the arg-max; ``0``: no
     D^2 mass). ``nearest_two``: also track each row's nearest center and second-nearest
-    distance (what :meth:`farthest` needs to get exact values cheaply)."""
+    distance (what :meth:`exact_values` needs to get exact values cheaply)."""
 
     def __init__(self, e: Embedding, *, covered: float, nearest_two: bool) -> None:
         import torch
@@ -53,7 +51,8 @@ class Cover:
             self.near = torch.zeros(n, dtype=torch.int64, device=dev)
             self.m2 = torch.full((n,), float("inf"), device=dev)
         self.centers = np.empty(0, dtype=np.int64)
-        self.settled = torch.zeros(n, dtype=torch.bool, device=dev)  # centers and tracked rows
+        # n_i / ILL, -inf for the centers and the tracked rows (promote_ill: rows with m_i below it)
+        self.ill_below = (self.sq64 / ILL).float()
         # rows tracked exactly: positions, float64 rows and squared norms (CPU), exact m
         self.t_pos = np.empty(0, dtype=np.int64)
         self.t_index = np.full(n, -1, dtype=np.int64)
@@ -70,35 +69,30 @@ class Cover:
         first = len(self.centers)
         self.centers = np.concatenate([self.centers, idx])
         if len(idx) == 1:
-            self._merge_one(self.e.sq_dists(int(idx[0]), self.sq), first)
+            j = int(idx[0])
+            self._merge_one(self.e.sq_dists(j, self.sq), first)
+            self.m[j] = self.covered
+            self.ill_below[j] = float("-inf")
         else:
-            it = torch.as_tensor(idx, device=self.e.device)
-            block = max(1, MAX_BLOCK_ELEMS // max(1, self.e.n))
-            for s in range(0, len(idx), block):
-                b = it[s : s + block]
-                d2 = (self.sq[:, None] + self.sq[b][None, :] - 2.0 * self.e.gram(b)).clamp_min_(0.0)
+            for s, d2 in self.e.sq_dist_blocks(idx, self.sq):
                 self._merge_block(d2, first + s)
-        it = torch.as_tensor(idx, device=self.e.device)
-        self.m[it] = self.covered
-        self.settled[it] = True
+            it = torch.as_tensor(idx, device=self.e.device)
+            self.m[it] = self.covered
+            self.ill_below[it] = float("-inf")
         if len(self.t_pos):
-            sq = self.e.source_sq_norms()[idx]
             step = max(1, (1 << 21) // max(1, len(self.t_pos)))
             for s in range(0, len(idx), step):
                 rows = self.e.rows64(idx[s : s + step])
-                d = exact_sq_dists(self.t_rows, self.t_sq, rows, sq[s : s + step], width=self.e.width)
+                d = exact_sq_dists(self.t_rows, self.t_sq, rows, rows_sq(rows), width=self.e.width)
                 np.minimum(self.t_val, d.min(1), out=self.t_val)
 
     def _merge_one(self, d, t: int) -> None:
         import torch
 
-        if not self.two:
-            self.m = torch.minimum(self.m, d)
-            return
-        closer = d < self.m
-        self.m2 = torch.where(closer, self.m, torch.minimum(self.m2, d))
-        self.near.masked_fill_(closer, t)
-        self.m = torch.where(closer, d, self.m)
+        if self.two:  # the second smallest of {m, m2, d} is min(m2, max(m, d)) as m <= m2
+            self.near.masked_fill_(d < self.m, t)
+            torch.minimum(self.m2, torch.maximum(self.m, d), out=self.m2)
+        torch.minimum(self.m, d, out=self.m)
 
     def _merge_block(self, d2, first: int) -> None:
         import torch
@@ -128,16 +122,16 @@ class Cover:
             self.t_pos = np.concatenate([self.t_pos, new])
             self.t_rows = rows if self.t_rows is None else [tuple(np.concatenate([a, b]) for a, b in zip(ra, rb))
                                                             for ra, rb in zip(self.t_rows, rows)]
-            self.t_sq = np.concatenate([self.t_sq, self.e.source_sq_norms()[new]])
+            self.t_sq = np.concatenate([self.t_sq, rows_sq(rows)])
             self.t_val = np.concatenate([self.t_val, val])
-            self.settled[torch.as_tensor(new, device=self.e.device)] = True
+            self.ill_below[torch.as_tensor(new, device=self.e.device)] = float("-inf")
         return self.t_val[self.t_index[pos]]
 
     def promote_ill(self) -> None:
         """Track every row whose ``D^2`` is small against its norm (``n_i > ILL m32_i``)."""
         import torch
 
-        ill = torch.nonzero((self.sq64 > ILL * self.m) & ~self.settled).flatten()
+        ill = torch.nonzero(self.m < self.ill_below).flatten()
         if len(ill):
             self.track(ill.cpu().numpy())
 
@@ -160,18 +154,16 @@ class Cover:
         return d
 
     # ---------------------------------------------------------------- k-center
-    def farthest(self) -> tuple[int, float]:
-        """``argmax_i m_i`` over the rows that are not centers, exact (ties: lowest position), and
-        its exact ``m`` (float64)."""
+    def candidates(self) -> np.ndarray:
+        """The rows (ascending positions) whose exact ``m`` may be the largest: every ``i`` with
+        ``m32_i + err_i >= max_j m32_j - err_j``, tested as ``(1 + c) m32_i + c n_i >=`` that bound
+        (``c = 6 tau``, a superset: one fused op). Centers (``m = -inf``) are never candidates."""
         import torch
 
+        c = self.err_scale
         top, j = torch.max(self.m, 0)
-        err = torch.maximum(self.sq, self.m).mul_(self.err_scale)
-        lower = float(top) - float(err[j])  # the exact maximum is at least this
-        cand = torch.nonzero(self.m + err >= lower).flatten().cpu().numpy()
-        vals = self.exact_values(cand)
-        best = int(np.argmax(vals))  # cand is ascending: the first maximum is the lowest position
-        return int(cand[best]), float(vals[best])
+        lower = top - c * torch.maximum(self.sq[j], top)  # the exact maximum is at least this
+        return torch.nonzero(torch.add(self.m, self.sq, alpha=c / (1 + c)) >= lower / (1 + c)).flatten().cpu().numpy()
 
     def exact_values(self, pos: np.ndarray) -> np.ndarray:
         """Exact float64 ``m`` of the rows ``pos`` (not centers): tracked value, the distance to the
@@ -183,15 +175,20 @@ class Cover:
         free = np.flatnonzero(self.t_index[pos] < 0)
         if len(free):
             p = torch.as_tensor(pos[free], device=self.e.device)
-            m, m2, sq = self.m[p], self.m2[p], self.sq[p]
-            apart = m2 - torch.maximum(sq, m2) * self.err_scale > m + torch.maximum(sq, m) * self.err_scale
-            sure = (apart | torch.isinf(m2)).cpu().numpy()  # (inf: a single center)
+            sure = self.sure_nearest(self.m[p], self.m2[p], self.sq[p]).cpu().numpy()
             s = free[sure]
             if len(s):
-                near = self.centers[self.near[p[torch.as_tensor(sure, device=p.device)]].cpu().numpy()]
-                out[s] = self.e.exact_sq_dists(pos[s], near, pairs=True)
+                out[s] = self.e.exact_sq_dists(pos[s], self.centers[self.near[p].cpu().numpy()[sure]], pairs=True)
                 done[s] = True
         rest = np.flatnonzero(~done)
         if len(rest):
             out[rest] = self.track(pos[rest])
         return out
+
+    def sure_nearest(self, m, m2, sq):
+        """Whether the float32-nearest center is certainly the nearest (or as near as any):
+        ``m2 - err(m2) > m + err(m)``, or no second center (``m2 = inf``)."""
+        import torch
+
+        c = self.err_scale
+        return (m2 - c * torch.maximum(sq, m2) > m + c * torch.maximum(sq, m)) | torch.isinf(m2)

@@ -51,15 +51,21 @@ def _host(a) -> np.ndarray:
 
 
 def _rows_sq64(t):
-    """Row sums of squares of a 2-D tensor, in float64, in row blocks (no float64 copy of ``t``)."""
+    """Row sums of squares of a 2-D tensor, accumulated in float64 (each square rounded once in
+    ``t``'s dtype), in row blocks."""
     import torch
 
     out = torch.empty(t.shape[0], dtype=torch.float64, device=t.device)
     step = max(1, BLOCK // max(1, t.shape[1]))
     for s in range(0, t.shape[0], step):
-        b = t[s : s + step].double()
-        out[s : s + step] = (b * b).sum(1)
+        b = t[s : s + step]
+        out[s : s + step] = (b * b).sum(1, dtype=torch.float64)
     return out
+
+
+def rows_sq(blocks) -> np.ndarray:
+    """Exact-ish float64 squared norms of rows given as float64 numpy blocks: ``sum_b prod_f ||F||^2``."""
+    return sum(math.prod(np.einsum("ij,ij->i", f, f) for f in b) for b in blocks)
 
 
 def matmul_roundoff(device) -> float:
@@ -170,13 +176,8 @@ class Embedding:
 
     def source_sq_norms(self) -> np.ndarray:
         """``||e_i||^2`` of the rows as given (not centred), float64 [N] (the largest-norm first pick)."""
-        import torch
-
         if self._src_sq is None:
-            tot = np.zeros(self.n)
-            for b in self.source:
-                tot += math.prod(_rows_sq64(torch.from_numpy(np.ascontiguousarray(f))).numpy() for f in b)
-            self._src_sq = tot
+            self._src_sq = sum(math.prod(np.einsum("ij,ij->i", f, f, dtype=np.float64) for f in b) for b in self.source)
         return self._src_sq
 
     # --------------------------------------------------------------- fast path
@@ -188,16 +189,22 @@ class Embedding:
         """``<e_j, e_i>`` for every row ``j`` and each ``i`` in ``idx``: a ``[N, len(idx)]`` block."""
         return block_dots(self.blocks, self.take(idx))
 
-    def min_sq_dist_to(self, idx, sq_norms, *, max_block_elems: int = 1 << 24):
-        """``min_{i in idx} ||e_j - e_i||^2`` for every row ``j``, in ``[N, B]`` GEMM blocks (+inf if ``idx`` is empty)."""
+    def sq_dist_blocks(self, idx, sq_norms, *, max_block_elems: int = 1 << 24):
+        """``(s, ||e_j - e_i||^2 for every row j and i in idx[s : s + B])`` in ``[N, B]`` GEMM blocks."""
         import torch
 
-        out = torch.full((self.n,), float("inf"), device=self.device)
         block = max(1, max_block_elems // max(1, self.n))
         idx = torch.as_tensor(np.asarray(idx, dtype=np.int64), device=self.device)
         for s in range(0, len(idx), block):
             b = idx[s : s + block]
-            d2 = (sq_norms[:, None] + sq_norms[b][None, :] - 2.0 * self.gram(b)).clamp_min_(0.0)
+            yield s, (sq_norms[:, None] + sq_norms[b][None, :] - 2.0 * self.gram(b)).clamp_min_(0.0)
+
+    def min_sq_dist_to(self, idx, sq_norms, *, max_block_elems: int = 1 << 24):
+        """``min_{i in idx} ||e_j - e_i||^2`` for every row ``j`` (+inf if ``idx`` is empty)."""
+        import torch
+
+        out = torch.full((self.n,), float("inf"), device=self.device)
+        for _, d2 in self.sq_dist_blocks(idx, sq_norms, max_block_elems=max_block_elems):
             out = torch.minimum(out, d2.min(dim=1).values)
         return out
 
@@ -214,9 +221,8 @@ class Embedding:
     def exact_sq_dists(self, a, b, *, pairs: bool = False) -> np.ndarray:
         """float64 ``||e_a - e_b||^2`` for the positions ``a`` x ``b`` (``[len(a), len(b)]``), or, with
         ``pairs=True``, for the aligned pairs ``(a_p, b_p)``. See :func:`exact_sq_dists`."""
-        a, b = np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)
-        sq = self.source_sq_norms()
-        return exact_sq_dists(self.rows64(a), sq[a], self.rows64(b), sq[b], pairs=pairs, width=self.width)
+        ra, rb = self.rows64(a), self.rows64(b)
+        return exact_sq_dists(ra, rows_sq(ra), rb, rows_sq(rb), pairs=pairs, width=self.width)
 
     def exact_min_sq_dist(self, a, b) -> np.ndarray:
         """float64 ``min_{j in b} ||e_a - e_j||^2`` for each position in ``a`` (+inf if ``b`` is empty), in blocks."""

@@ -58,12 +58,45 @@ def _kcenter(e, k, labeled, return_distances):
         out[0], radius[0] = int(np.argmax(e.source_sq_norms())), np.inf  # np.argmax: the first maximum
         cover.add(out[:1])
         start = 1
+    # a pick that was the only candidate gets its exact radius at the end, from what it was then:
+    # its float32 m, second-nearest m2, nearest center and the number of centers
+    import torch
+
+    then = torch.empty((3, k), device=e.device)
+    near = torch.empty(k, dtype=torch.int64, device=e.device)
+    n_centers = np.empty(k, dtype=np.int64)
+    late = np.zeros(k, dtype=bool)
     for t in range(start, k):
-        out[t], radius[t] = cover.farthest()
+        cand = cover.candidates()
+        if len(cand) == 1:
+            j = out[t] = int(cand[0])
+            then[0, t], then[1, t], then[2, t], near[t] = cover.m[j], cover.m2[j], cover.sq[j], cover.near[j]
+            n_centers[t], late[t] = len(cover.centers), True
+        else:
+            vals = cover.exact_values(cand)
+            best = int(np.argmax(vals))  # cand is ascending: the first maximum is the lowest position
+            out[t], radius[t] = cand[best], vals[best]
         if t + 1 < k:
             cover.add(out[t : t + 1])
+    if late.any():
+        radius[late] = _late_radii(e, cover, out, late, then, near, n_centers)
     radius[start:] = np.sqrt(radius[start:])
     return (out, radius) if return_distances else out
+
+
+def _late_radii(e, cover, out, late, then, near, n_centers) -> np.ndarray:
+    """Exact float64 squared radii of the single-candidate picks: the distance to the nearest
+    center of the time when that was certain, else the minimum over the centers of the time."""
+    t = np.flatnonzero(late)
+    tt = __import__("torch").as_tensor(t, device=then.device)
+    sure = cover.sure_nearest(then[0, tt], then[1, tt], then[2, tt]).cpu().numpy()
+    vals = np.empty(len(t))
+    if sure.any():
+        nearest = cover.centers[near[tt].cpu().numpy()[sure]]
+        vals[sure] = e.exact_sq_dists(out[t[sure]], nearest, pairs=True)
+    for i in np.flatnonzero(~sure):
+        vals[i] = e.exact_min_sq_dist(out[t[i] : t[i] + 1], cover.centers[: n_centers[t[i]]])[0]
+    return vals
 
 
 def _as_positions(labeled, n: int) -> np.ndarray:
