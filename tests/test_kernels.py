@@ -402,6 +402,21 @@ def test_kmeanspp_deferred_never_draws_a_point_at_distance_zero(name):
         assert np.all(d2 > 0), (seed, np.flatnonzero(d2 == 0))
 
 
+@pytest.mark.parametrize("defer", [False, True])
+@pytest.mark.parametrize("form", ["explicit", "rank1"])
+def test_kmeanspp_duplicates_far_from_the_origin_have_d2_exactly_zero(form, defer):
+    """10 points at ||x|| ~ 800 with spread 0.01, each 50 times: float32 rounding alone (~1e-2) would
+    give the duplicates more D^2 mass than the real distances (~1e-2); exact zeros pick each point once."""
+    rng = np.random.default_rng(4)
+    x = np.repeat((100 + 0.01 * rng.standard_normal((10, 64))).astype(np.float32), 50, axis=0)
+    emb = x if form == "explicit" else RankOne(np.ones((500, 1), np.float32), x)
+    for seed in range(3):
+        got = kmeanspp(emb, 10, np.random.default_rng(seed), defer=defer)
+        assert sorted(got // 50) == list(range(10)), (seed, got // 50)
+    with pytest.warns(RuntimeWarning, match="D\\^2 = 0 after 10 picks"):
+        kmeanspp(emb, 11, np.random.default_rng(0), defer=defer)
+
+
 @pytest.mark.parametrize("name", ["grid-dups", "grid-rank1", "shifted", "shifted-rank1", "shifted-rank1-ill", "ordinary-rank1"])
 def test_running_minimum_matches_float64_to_float32_rounding(name):
     """k-means++'s D^2 (Cover.values64): exact zeros, float64 values for the ill-conditioned rows,

@@ -51,6 +51,13 @@ def _kcenter(e, k, labeled, return_distances):
     if k == 0:
         return (out, radius) if return_distances else out
     cover = Cover(e, covered=float("-inf"), nearest_two=True)
+    with few_threads_for_small(e.n):  # vector ops on one thread; the GEMVs keep their threads
+        return _picks(e, cover, lab, k, out, radius, return_distances)
+
+
+def _picks(e, cover, lab, k, out, radius, return_distances):
+    import torch
+
     start = 0
     if len(lab):
         cover.add(lab)
@@ -60,8 +67,6 @@ def _kcenter(e, k, labeled, return_distances):
         start = 1
     # a pick that was the only candidate gets its exact radius at the end, from what it was then:
     # its float32 m, second-nearest m2, nearest center and the number of centers
-    import torch
-
     then = torch.empty((3, k), device=e.device)
     near = torch.empty(k, dtype=torch.int64, device=e.device)
     n_centers = np.empty(k, dtype=np.int64)
@@ -87,8 +92,10 @@ def _kcenter(e, k, labeled, return_distances):
 def _late_radii(e, cover, out, late, then, near, n_centers) -> np.ndarray:
     """Exact float64 squared radii of the single-candidate picks: the distance to the nearest
     center of the time when that was certain, else the minimum over the centers of the time."""
+    import torch
+
     t = np.flatnonzero(late)
-    tt = __import__("torch").as_tensor(t, device=then.device)
+    tt = torch.as_tensor(t, device=then.device)
     sure = cover.sure_nearest(then[0, tt], then[1, tt], then[2, tt]).cpu().numpy()
     vals = np.empty(len(t))
     if sure.any():

@@ -107,6 +107,10 @@ class _D2Sampler:
         self.uniform = False  # every unpicked point has D^2 = 0: draw uniformly
 
     def run(self) -> np.ndarray:
+        with few_threads_for_small(self.e.n):  # vector ops on one thread; the GEMMs keep their threads
+            return self._run()
+
+    def _run(self) -> np.ndarray:
         while len(self.out) < self.k:
             if not self.uniform and self.should_refresh():
                 self.refresh()
