@@ -4,9 +4,10 @@ float32-fast and float64-exact wherever float32 could decide wrong.
 Each new center costs one float32 GEMV over the rows (:class:`~mmal.kernels.embedding.Embedding`).
 Its error is ``|d32_ic - d_ic| <= tau (n_i + n_c)`` (``tau``: :attr:`Embedding.tau`); a center
 with ``n_c > 4 max(n_i, m_i)`` is farther than ``m_i`` anyway (``d_ic >= (|e_c| - |e_i|)^2``),
-so the running minimum is within ``err_i = 6 tau max(n_i, m32_i)`` of the exact one, whatever
-the centers' norms. Rows get float64 values (:meth:`Embedding.exact_sq_dists`) where that
-bound leaves the result open:
+so the running minimum is within ``err_i = tau (n_i + min(C, 4 max(n_i, m32_i)))`` of the
+exact one (``C``: the largest norm among the centers; x 1.25 for the rounding of the tests).
+Rows get float64 values (:meth:`Embedding.exact_sq_dists`) where that bound leaves the result
+open:
 
 - **arg-max** (k-center, :meth:`Cover.candidates`, :meth:`Cover.exact_values`): every row whose interval
   ``m32_i ± err_i`` reaches the best lower bound is a candidate; a candidate's exact value is
@@ -50,7 +51,12 @@ class Cover:
         self.threads = torch.get_num_threads()
         self.sq, self.sq64 = e.sq_norms(), e.sq_norms64()
         self.sq64_host = self.sq64.cpu().numpy()
-        self.err_scale = 6.0 * e.tau
+        tau = e.tau
+        self.c = 1.25 * tau  # the error scale, with room for the rounding of the tests themselves
+        self.f4 = 4 * (1 + tau) / (1 - 4 * tau)  # a center beyond f4 max(n_i, m_i) cannot be i's nearest
+        self.n_max = float(self.sq64_host.max()) if e.n else 0.0
+        self.c_max = 0.0  # the largest norm among the centers
+        self.c_sq = self.sq * self.c  # c n_i, for the candidate test
         dev, n = e.device, e.n
         self.m = torch.full((n,), float("inf"), device=dev)
         if nearest_two:
@@ -74,11 +80,13 @@ class Cover:
             return
         first = len(self.centers)
         self.centers = np.concatenate([self.centers, idx])
+        self.c_max = max(self.c_max, float(self.sq64_host[idx].max()))
         if len(idx) == 1:
             j = int(idx[0])
-            with torch_threads(self.threads):
-                g = self.e.dots(j)
-            self._merge_one(g.mul_(-2.0).add_(self.sq).add_(self.sq[j]).clamp_min_(0.0), first)
+            with torch_threads(self.threads):  # n_i - 2 <e_i, e_j> (fused for an explicit array), then + n_j
+                x = self.e.x
+                d = torch.addmv(self.sq, x, x[j], alpha=-2.0) if x is not None else self.e.dots(j).mul_(-2.0).add_(self.sq)
+            self._merge_one(d.add_(self.sq[j]).clamp_min_(0.0), first)
             self.m[j] = self.covered
             self.ill_below[j] = float("-inf")
         else:
@@ -163,41 +171,65 @@ class Cover:
         return d
 
     # ---------------------------------------------------------------- k-center
+    def _vec(self, t):
+        """``t`` as numpy (a view) on the CPU, where numpy's small ops cost less than torch's."""
+        return t.numpy() if t.device.type == "cpu" else t
+
+    def err(self, n, m, c_max=None):
+        """The bound on ``|m32 - m|`` for rows of norm ``n`` and float32 minimum ``m`` (numpy)."""
+        c_max = self.c_max if c_max is None else c_max
+        return self.c * (n + np.minimum(c_max, self.f4 * np.maximum(n, m)))
+
     def candidates(self) -> np.ndarray:
         """The rows (ascending positions) whose exact ``m`` may be the largest: every ``i`` with
-        ``m32_i + err_i >= max_j m32_j - err_j``, tested as ``(1 + c) m32_i + c n_i >=`` that bound
-        (``c = 6 tau``, a superset: one fused op). Centers (``m = -inf``) are never candidates."""
+        ``m32_i + err_i >= max_j (m32_j - err_j)``, tested with ``err_i <= c (n_i + C')``,
+        ``C' = min(C, 4 max(max_i n_i, max_i m32_i))`` (a superset: one add and one compare
+        per row). Centers (``m = -inf``) are never candidates."""
         import torch
 
-        c = self.err_scale
-        top, j = torch.max(self.m, 0)
-        lower = top - c * torch.maximum(self.sq[j], top)  # the exact maximum is at least this
-        return torch.nonzero(torch.add(self.m, self.sq, alpha=c / (1 + c)) >= lower / (1 + c)).flatten().cpu().numpy()
+        m = self._vec(self.m)
+        if isinstance(m, np.ndarray):
+            j = int(np.argmax(m))
+            top = float(m[j])
+        else:
+            top, j = (v.item() for v in torch.max(m, 0))
+        c_eff = min(self.c_max, self.f4 * max(self.n_max, top))
+        lower = top - float(self.err(float(self.sq64_host[j]), top))  # the exact maximum is at least this
+        bound = np.float32(lower - self.c * c_eff)
+        if isinstance(m, np.ndarray):
+            return np.flatnonzero(m + self.c_sq.numpy() >= bound)
+        return torch.nonzero(m + self.c_sq >= float(bound)).flatten().cpu().numpy()
+
+    def state(self, pos) -> tuple:
+        """``(m32, m2, n, nearest center's index)`` of the rows ``pos``, as numpy arrays."""
+        import torch
+
+        if self.e.device.type == "cpu":
+            return tuple(t.numpy()[pos] for t in (self.m, self.m2, self.sq, self.near))
+        p = torch.as_tensor(pos, device=self.e.device)
+        return tuple(t[p].cpu().numpy() for t in (self.m, self.m2, self.sq, self.near))
 
     def exact_values(self, pos: np.ndarray) -> np.ndarray:
         """Exact float64 ``m`` of the rows ``pos`` (not centers): tracked value, the distance to the
         float32-nearest center when the second-nearest cannot be nearer, else a tracked row."""
-        import torch
-
         out = np.empty(len(pos))
         done = np.zeros(len(pos), dtype=bool)
         free = np.flatnonzero(self.t_index[pos] < 0)
         if len(free):
-            p = torch.as_tensor(pos[free], device=self.e.device)
-            sure = self.sure_nearest(self.m[p], self.m2[p], self.sq[p]).cpu().numpy()
+            m, m2, sq, near = self.state(pos[free])
+            sure = self.sure_nearest(m, m2, sq)
             s = free[sure]
             if len(s):
-                out[s] = self.e.exact_sq_dists(pos[s], self.centers[self.near[p].cpu().numpy()[sure]], pairs=True)
+                out[s] = self.e.exact_sq_dists(pos[s], self.centers[near[sure]], pairs=True)
                 done[s] = True
         rest = np.flatnonzero(~done)
         if len(rest):
             out[rest] = self.track(pos[rest])
         return out
 
-    def sure_nearest(self, m, m2, sq):
+    def sure_nearest(self, m, m2, sq, c_max=None) -> np.ndarray:
         """Whether the float32-nearest center is certainly the nearest (or as near as any):
-        ``m2 - err(m2) > m + err(m)``, or no second center (``m2 = inf``)."""
-        import torch
-
-        c = self.err_scale
-        return (m2 - c * torch.maximum(sq, m2) > m + c * torch.maximum(sq, m)) | torch.isinf(m2)
+        ``m2 - err(m2) > m + err(m)``, or no second center (``m2 = inf``); numpy arrays, in float64."""
+        m, m2, sq = (np.asarray(v, dtype=np.float64) for v in (m, m2, sq))
+        with np.errstate(invalid="ignore"):  # inf - inf when m2 = inf
+            return (m2 - self.err(sq, m2, c_max) > m + self.err(sq, m, c_max)) | np.isinf(m2)

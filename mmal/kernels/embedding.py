@@ -109,7 +109,7 @@ class Embedding:
     """Rows of an explicit array, a :class:`RankOne`, or a sequence of RankOne blocks, on ``device``.
 
     ``centre``: subtract the float64 column mean of an explicit array before the fast path
-    (translation leaves distances unchanged; :meth:`source_sq_norms` and
+    (translation leaves distances unchanged; :meth:`largest_norm` and
     :meth:`exact_sq_dists` use the rows as given)."""
 
     def __init__(self, emb: np.ndarray | RankOne | Sequence[RankOne], device, *, what: str = "emb",
@@ -130,22 +130,15 @@ class Embedding:
             if arr.ndim != 2:
                 raise ValueError(f"{what} must be a 2-D array [N, D], got shape {tuple(arr.shape)}")
             self.source = [(arr,)]
-            self.x = _tensor(self._centred(arr, dtype) if centre and arr.size else arr, device, dtype)
+            self.x = _tensor(arr, device, dtype)
+            if centre and arr.size:  # one float32 pass (x - mean): exact where x and the mean are within 2x
+                self.x = self.x - _tensor(arr.mean(0, dtype=np.float64), device, dtype)
             self.factors = None
         self.n = int(self.x.shape[0] if self.x is not None else self.factors[0][0].shape[0])
         self.width = int(self.x.shape[1] if self.x is not None else sum(d.shape[1] + h.shape[1] for d, h in self.factors))
         self.device = device
         self.tau = (self.width + len(self.source) + 24) * matmul_roundoff(device)
-        self._sq64 = self._src_sq = None
-
-    @staticmethod
-    def _centred(arr: np.ndarray, dtype: str) -> np.ndarray:
-        mean = arr.mean(0, dtype=np.float64)
-        out = np.empty(arr.shape, dtype=dtype)
-        step = max(1, BLOCK // max(1, arr.shape[1]))
-        for s in range(0, arr.shape[0], step):
-            out[s : s + step] = arr[s : s + step] - mean
-        return out
+        self._sq64 = None
 
     @property
     def blocks(self) -> list[tuple]:
@@ -174,11 +167,19 @@ class Embedding:
         """:meth:`sq_norms64` in the fast path's dtype (float32)."""
         return self.sq_norms64().to(self.blocks[0][0].dtype)
 
-    def source_sq_norms(self) -> np.ndarray:
-        """``||e_i||^2`` of the rows as given (not centred), float64 [N] (the largest-norm first pick)."""
-        if self._src_sq is None:
-            self._src_sq = sum(math.prod(np.einsum("ij,ij->i", f, f, dtype=np.float64) for f in b) for b in self.source)
-        return self._src_sq
+    def largest_norm(self) -> int:
+        """The position of the largest ``||e_i||^2`` of the rows as given (not centred), exactly as
+        float64 ranks them (ties: the lowest position): squares rounded once in float32 (relative
+        error < 4 factors x 2^-24) pick the candidates, float64 decides among them."""
+        import torch
+
+        if self.x is None and all(f.dtype == np.float32 for b in self.source for f in b):
+            approx = self.sq_norms64().cpu()  # the fast-path factors are these rows
+        else:
+            approx = sum(math.prod(_rows_sq64(torch.from_numpy(np.ascontiguousarray(f))) for f in b) for b in self.source)
+        top = float(approx.max())
+        cand = torch.nonzero(approx >= top * (1 - 2.0**-18)).flatten().numpy()
+        return int(cand[np.argmax(rows_sq(self.rows64(cand)))])  # np.argmax: the first maximum
 
     # --------------------------------------------------------------- fast path
     def dots(self, i: int):

@@ -56,26 +56,23 @@ def _kcenter(e, k, labeled, return_distances):
 
 
 def _picks(e, cover, lab, k, out, radius, return_distances):
-    import torch
-
     start = 0
     if len(lab):
         cover.add(lab)
     else:
-        out[0], radius[0] = int(np.argmax(e.source_sq_norms())), np.inf  # np.argmax: the first maximum
+        out[0], radius[0] = e.largest_norm(), np.inf
         cover.add(out[:1])
         start = 1
     # a pick that was the only candidate gets its exact radius at the end, from what it was then:
-    # its float32 m, second-nearest m2, nearest center and the number of centers
-    then = torch.empty((3, k), device=e.device)
-    near = torch.empty(k, dtype=torch.int64, device=e.device)
-    n_centers = np.empty(k, dtype=np.int64)
+    # its float32 m, second-nearest m2, norm, nearest center, the centers' largest norm and count
+    then = np.zeros((5, k))
+    n_centers = np.zeros(k, dtype=np.int64)
     late = np.zeros(k, dtype=bool)
     for t in range(start, k):
         cand = cover.candidates()
         if len(cand) == 1:
             j = out[t] = int(cand[0])
-            then[0, t], then[1, t], then[2, t], near[t] = cover.m[j], cover.m2[j], cover.sq[j], cover.near[j]
+            then[:, t] = [v[0] for v in cover.state(cand)] + [cover.c_max]
             n_centers[t], late[t] = len(cover.centers), True
         else:
             vals = cover.exact_values(cand)
@@ -84,23 +81,20 @@ def _picks(e, cover, lab, k, out, radius, return_distances):
         if t + 1 < k:
             cover.add(out[t : t + 1])
     if late.any():
-        radius[late] = _late_radii(e, cover, out, late, then, near, n_centers)
+        radius[late] = _late_radii(e, cover, out, late, then, n_centers)
     radius[start:] = np.sqrt(radius[start:])
     return (out, radius) if return_distances else out
 
 
-def _late_radii(e, cover, out, late, then, near, n_centers) -> np.ndarray:
+def _late_radii(e, cover, out, late, then, n_centers) -> np.ndarray:
     """Exact float64 squared radii of the single-candidate picks: the distance to the nearest
     center of the time when that was certain, else the minimum over the centers of the time."""
-    import torch
-
     t = np.flatnonzero(late)
-    tt = torch.as_tensor(t, device=then.device)
-    sure = cover.sure_nearest(then[0, tt], then[1, tt], then[2, tt]).cpu().numpy()
+    m, m2, sq, near, c_max = then[:, t]
+    sure = cover.sure_nearest(m, m2, sq, c_max)
     vals = np.empty(len(t))
     if sure.any():
-        nearest = cover.centers[near[tt].cpu().numpy()[sure]]
-        vals[sure] = e.exact_sq_dists(out[t[sure]], nearest, pairs=True)
+        vals[sure] = e.exact_sq_dists(out[t[sure]], cover.centers[near[sure].astype(np.int64)], pairs=True)
     for i in np.flatnonzero(~sure):
         vals[i] = e.exact_min_sq_dist(out[t[i] : t[i] + 1], cover.centers[: n_centers[t[i]]])[0]
     return vals

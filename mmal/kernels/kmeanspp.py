@@ -75,7 +75,7 @@ def kmeanspp(
     if k == 0:
         return np.empty(0, dtype=np.int64)
     with few_threads_for_small(e.n * e.width):
-        first = int(np.argmax(e.source_sq_norms()))  # the first maximal index
+        first = e.largest_norm()  # ties: the lowest position
         return d2_seeding(e, first, k, rng, defer=defer)
 
 
