@@ -362,6 +362,7 @@ def main():
     ap.add_argument("--exactness", action="store_true", help="only the exact-vs-previous k-center / k-means++ cost")
     ap.add_argument("--gcn", action="store_true", help="only GCNAL's dense vs kNN graph")
     ap.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's)")
+    ap.add_argument("--reps", type=int, help="repetitions of the --exactness cases (default: 3 k-center, 7 k-means++)")
     args = ap.parse_args()
     if args.threads:
         __import__("torch").set_num_threads(args.threads)
@@ -376,6 +377,8 @@ def main():
     jobs = [lambda: [case_kmeanspp(*s["kpp"])], lambda: [case_kmeanspp_deferred(*s["kpp_defer"])],
             lambda: [case_kcenter(*s["kc"])],
             lambda: case_backends("knn", s["knn"]), lambda: case_backends("kmeans", s["km"])]
+    if args.reps:
+        s = {**s, "exact_kc": (*s["exact_kc"][:4], args.reps), "exact_kpp": (*s["exact_kpp"][:4], args.reps)}
     exact = [lambda: [case_exactness_cost("kcenter", s["exact_kc"])], lambda: [case_exactness_cost("kmeans++", s["exact_kpp"])]]
     jobs = exact if args.exactness else (lambda: case_gcn_graph(*s["gcn"]),) if args.gcn else jobs + exact + [lambda: case_gcn_graph(*s["gcn"])]
     for job in jobs:
