@@ -3,6 +3,8 @@
     python benchmarks/bench_kernels.py              # ratios at moderate sizes (~1-3 min on 2 cores)
     python benchmarks/bench_kernels.py --vggsound   # + BADGE at VGGSound scale (N=180k, C=309, d=2x512, k=1000, 5000)
     python benchmarks/bench_kernels.py --quick      # tiny sizes, seconds (smoke test)
+    python benchmarks/bench_kernels.py --exactness  # only: the float64-exact k-center / k-means++ vs the previous float32 ones
+    python benchmarks/bench_kernels.py --gcn        # only: GCNAL's dense graph vs the 32-NN graph (n=11,000)
 
 Prints a table and writes benchmarks/results/kernels.json (atomically, after every case).
 Speed claims are the ratios in one run on one machine; the absolute seconds depend on load.
@@ -28,9 +30,13 @@ from mmal.kernels import available_backends, kcenter_greedy, kmeanspp, knn, near
 RESULTS = Path(__file__).parent / "results" / "kernels.json"
 SIZES = {
     "quick": dict(kpp=(800, 16, 64, 20), kpp_defer=(2000, 50, 64, 50), kc=(800, 32, 80, 20), knn=(2000, 32, 10),
-                  km=(2000, 16, 20)),
+                  km=(2000, 16, 20), exact_kc=(2000, 64, 50, 50, 3), exact_kpp=(2000, 7, 64, 20, 3), gcn=(1000, 32, 20)),
     "default": dict(kpp=(4000, 32, 256, 100), kpp_defer=(20000, 309, 1024, 300), kc=(5000, 128, 500, 100),
-                    knn=(20000, 128, 10), km=(20000, 64, 100)),
+                    knn=(20000, 128, 10), km=(20000, 64, 100),
+                    # (N, D, labeled, k, repetitions): CoreSet at Food101 scale; (N, C, d, k, reps): BADGE-sized k-means++
+                    exact_kc=(45_719, 512, 1000, 1000, 3), exact_kpp=(17_230, 7, 256, 50, 7),
+                    # GCNAL's graph at the default subset: 10,000 unlabeled + 1,000 labeled nodes, 200 steps
+                    gcn=(11_000, 128, 200)),
 }
 
 
@@ -104,6 +110,128 @@ def kcenter_pairwise(x, k, labeled):
         mind = np.minimum(mind, d[:, j])
         mind[j] = -np.inf
     return np.array(out)
+
+
+# ------------------------------------------- the previous float32 kernels (commit b3df658)
+# Kept here to measure what the float64 exactness (mmal/kernels/cover.py) costs: the same GEMV
+# chains with float32 norms (``norm(x)**2``), no centring, no re-check.
+def previous_kcenter(x, k, labeled):
+    """``kcenter_greedy(x, k, labeled=...)`` as it was: a float32 running minimum and its arg-max."""
+    import torch
+
+    from mmal.kernels.backend import few_threads_for_small
+    from mmal.kernels.embedding import Embedding
+
+    e = Embedding(x, torch.device("cpu"), what="x", centre=False)
+    with few_threads_for_small(e.n * e.width):
+        sq = torch.linalg.vector_norm(e.x, dim=1) ** 2
+        out = np.empty(k, dtype=np.int64)
+        mind = e.min_sq_dist_to(labeled, sq)
+        mind[torch.as_tensor(labeled)] = float("-inf")
+        for t in range(k):
+            j = int(mind.argmax())
+            out[t] = j
+            mind = torch.minimum(mind, (sq + sq[j] - 2.0 * (e.x @ e.x[j])).clamp_min_(0.0))
+            mind[j] = float("-inf")
+    return out
+
+
+def previous_kmeanspp(emb, k, rng):
+    """``kmeanspp(emb, k, rng, defer=False)`` as it was: float32 D^2 refreshed after every pick."""
+    import torch
+
+    from mmal.kernels.backend import few_threads_for_small
+    from mmal.kernels.embedding import Embedding
+
+    e = Embedding(emb, torch.device("cpu"))
+    with few_threads_for_small(e.n * e.width):
+        sq = sum(torch.linalg.vector_norm(d, dim=1) ** 2 * torch.linalg.vector_norm(h, dim=1) ** 2 for d, h in e.factors)
+        out = [int(sq.argmax())]
+        mind = torch.full((e.n,), float("inf"))
+        while len(out) < k:
+            mind = torch.minimum(mind, e.min_sq_dist_to(out[-1:], sq))
+            mind[out[-1]] = 0.0
+            cum = torch.cumsum(mind.double(), 0)
+            u = torch.as_tensor(rng.random(1), dtype=torch.float64) * cum[-1]
+            j = torch.searchsorted(cum, u, right=True)
+            j[j >= e.n] = torch.count_nonzero(cum < cum[-1])
+            out.append(int(j[0]))
+    return np.asarray(out)
+
+
+def case_exactness_cost(kind, sizes):
+    """The float64-exact kernel vs the previous float32 one on the same input, interleaved
+    (alternating which runs first), ``reps`` times: the median of the per-repetition ratios."""
+    if kind == "kcenter":
+        n, d, n_lab, k, reps = sizes
+        rng = np.random.default_rng(8)
+        x = rng.standard_normal((n, d), dtype=np.float32)
+        lab = rng.choice(n, n_lab, replace=False)
+        new = lambda: kcenter_greedy(x, k, labeled=lab, backend="torch", return_distances=True)[0]  # noqa: E731
+        old = lambda: previous_kcenter(x, k, lab)  # noqa: E731
+        label, size = "k-center exact vs previous float32", f"N={n} D={d} labeled={n_lab} k={k}"
+        x64 = x.astype(np.float64)
+    else:
+        n, c, d, k, reps = sizes
+        emb = badge_embedding(n, c, d, np.random.default_rng(9))
+        new = lambda: kmeanspp(emb, k, np.random.default_rng(10), backend="torch", defer=False)  # noqa: E731
+        old = lambda: previous_kmeanspp(emb, k, np.random.default_rng(10))  # noqa: E731
+        label, size = "kmeans++ exact vs previous float32", f"N={n} C={c} d={d} k={k}"
+    load = [os.getloadavg()[0]]
+    t_new, t_old, ratios = [], [], []
+    for r in range(reps):
+        pair = {}
+        for name, fn in ((("old", old), ("new", new)) if r % 2 == 0 else (("new", new), ("old", old))):
+            t = time.perf_counter()
+            pair[name] = (fn(), time.perf_counter() - t)
+        t_new.append(pair["new"][1]), t_old.append(pair["old"][1]), ratios.append(pair["new"][1] / pair["old"][1])
+        load.append(os.getloadavg()[0])
+    a, b = pair["new"][0], pair["old"][0]
+    detail = dict(reps=reps, cost_median=float(np.median(ratios)), cost_min=float(np.min(ratios)),
+                  cost_max=float(np.max(ratios)), same_picks=bool(np.array_equal(a, b)), load_1min=[round(v, 2) for v in load])
+    if kind == "kcenter" and not detail["same_picks"]:  # who is right at the first difference (float64, same prefix)
+        t0 = int(np.flatnonzero(a != b)[0])
+        covered = x64[np.concatenate([lab, a[:t0]])]
+        m64 = [float(((covered - x64[p]) ** 2).sum(1).min()) for p in (a[t0], b[t0])]
+        detail.update(first_difference=t0, exact_d2_new_pick=m64[0], exact_d2_previous_pick=m64[1],
+                      n_different=int((a != b).sum()))
+    threads = __import__("torch").get_num_threads()
+    return dict(case=label, sizes=f"{size} threads={threads}", fast_s=float(np.median(t_new)), naive_s=float(np.median(t_old)),
+                ratio=float(np.median(t_old) / np.median(t_new)), detail=detail)
+
+
+def case_gcn_graph(n, d, steps):
+    """GCNAL's graph (plugins/builtin/gcnal.py): the paper's dense graph, materialized (mixed-sign
+    features) or factored (features >= 0), vs the 32-NN graph the plugin used above 4,096 nodes:
+    edges kept, the change of the first propagation ``A V``, and the time of graph + 200 steps."""
+    import torch
+
+    from mmal.builtin.gcnal import _knn_graph, gcn_graph, train_gcn
+
+    rng = np.random.default_rng(11)
+    lab = np.arange(n) >= n - n // 11
+    w = np.abs(rng.standard_normal((50, 4))).astype(np.float32)
+    train_gcn(w, gcn_graph(w), lab[-50:], seed=0, steps=1)  # the first Adam imports torch._dynamo (seconds)
+    rows = []
+    for kind in ("mixed", "nonneg"):
+        v = rng.standard_normal((n, d))
+        v = np.abs(v) if kind == "nonneg" else v + 0.3
+        v = (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
+        dense, t_dense_graph = timed(gcn_graph, v)
+        knn32, t_knn_graph = timed(_knn_graph, v, 32, "auto")  # what gcn_graph builds above dense_mib
+        x = torch.from_numpy(v)
+        av, av_knn = dense.mm(x), knn32.mm(x)
+        change = float(torch.linalg.norm(av_knn - av) / torch.linalg.norm(av))
+        _, t_dense = timed(train_gcn, v, dense, lab, seed=0, steps=steps)
+        _, t_knn = timed(train_gcn, v, knn32, lab, seed=0, steps=steps)
+        form = "factored" if kind == "nonneg" else "materialized float32"
+        rows.append(dict(case=f"GCNAL dense ({form}) vs 32-NN graph", sizes=f"n={n} d={d} steps={steps} features={kind}",
+                         fast_s=t_knn + t_knn_graph, naive_s=t_dense + t_dense_graph,
+                         ratio=(t_dense + t_dense_graph) / (t_knn + t_knn_graph),
+                         detail=dict(dense_graph_s=t_dense_graph, dense_train_s=t_dense, knn_graph_s=t_knn_graph,
+                                     knn_train_s=t_knn, knn_edges=int(knn32.work), dense_edges=n * (n - 1),
+                                     first_propagation_change=change, load_1min=round(os.getloadavg()[0], 2))))
+    return rows
 
 
 # --------------------------------------------------------------------------------- cases
@@ -231,7 +359,13 @@ def main():
     ap.add_argument("--vggsound", action="store_true", help="also run BADGE at VGGSound scale, k=1000 and 5000 (~1.5 GB)")
     ap.add_argument("--only-vggsound", type=int, metavar="K", help=argparse.SUPPRESS)
     ap.add_argument("--repeat", type=int, default=3, help="best of R runs per timing (VGGSound: 1)")
+    ap.add_argument("--exactness", action="store_true", help="only the exact-vs-previous k-center / k-means++ cost")
+    ap.add_argument("--gcn", action="store_true", help="only GCNAL's dense vs kNN graph")
+    ap.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's)")
+    ap.add_argument("--reps", type=int, help="repetitions of the --exactness cases (default: 3 k-center, 7 k-means++)")
     args = ap.parse_args()
+    if args.threads:
+        __import__("torch").set_num_threads(args.threads)
     warm_up()
     if args.only_vggsound:  # child process: its own peak RSS
         print(json.dumps(case_vggsound(args.only_vggsound)))
@@ -243,6 +377,10 @@ def main():
     jobs = [lambda: [case_kmeanspp(*s["kpp"])], lambda: [case_kmeanspp_deferred(*s["kpp_defer"])],
             lambda: [case_kcenter(*s["kc"])],
             lambda: case_backends("knn", s["knn"]), lambda: case_backends("kmeans", s["km"])]
+    if args.reps:
+        s = {**s, "exact_kc": (*s["exact_kc"][:4], args.reps), "exact_kpp": (*s["exact_kpp"][:4], args.reps)}
+    exact = [lambda: [case_exactness_cost("kcenter", s["exact_kc"])], lambda: [case_exactness_cost("kmeans++", s["exact_kpp"])]]
+    jobs = exact if args.exactness else (lambda: case_gcn_graph(*s["gcn"]),) if args.gcn else jobs + exact + [lambda: case_gcn_graph(*s["gcn"])]
     for job in jobs:
         rows = job()
         for r in rows:

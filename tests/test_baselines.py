@@ -222,7 +222,7 @@ def test_dbal_regression_needs_mc_dropout():
 
 
 # -------------------------------------------------------------------------- GCNAL
-from mmal.builtin.gcnal import gcn_adjacency, gcn_loss, train_gcn  # noqa: E402
+from mmal.builtin.gcnal import gcn_graph, gcn_loss, train_gcn  # noqa: E402
 
 
 def slow_adjacency(v, keep=None):
@@ -240,20 +240,58 @@ def slow_adjacency(v, keep=None):
     return A
 
 
-def test_gcn_adjacency_dense_and_knn_sparsified():
-    rng = np.random.default_rng(0)
-    v = np.abs(rng.normal(size=(30, 5)))
-    v[3] = -v[3]  # negative similarities are clipped
-    v = (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
-    assert np.allclose(gcn_adjacency(v), slow_adjacency(v), atol=1e-5)
+def dense_adjacency(v):
+    """A = D^-1 (S - I) + I with S = clip(V V^T, 0), as whole float64 matrices."""
+    S = np.clip(v.astype(np.float64) @ v.T.astype(np.float64), 0.0, None)
+    np.fill_diagonal(S, 0.0)
+    d = S.sum(1)
+    return S / np.where(d > 0, d, 1.0)[:, None] + np.eye(len(v))
+
+
+def _unit_rows(n, d, seed, nonneg):
+    v = np.random.default_rng(seed).normal(size=(n, d))
+    v = np.abs(v) if nonneg else v + 0.3  # mixed signs: some cosine similarities are negative
+    return (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
+
+
+@pytest.mark.parametrize("nonneg", [False, True])
+def test_gcn_dense_graph_equals_the_direct_formula(nonneg):
+    import torch
+
+    v = _unit_rows(300, 5, 0, nonneg)
+    g = gcn_graph(v)
+    assert g.name == "dense"
+    assert np.allclose(g.toarray(), slow_adjacency(v), atol=1e-6)
+    z = np.random.default_rng(1).normal(size=(300, 3))
+    assert np.allclose(g.mm(torch.from_numpy(z.astype(np.float32))).numpy(), slow_adjacency(v) @ z, atol=1e-5)
+
+
+@pytest.mark.parametrize("nonneg", [False, True])
+def test_gcn_dense_graph_at_5000_nodes_in_small_row_blocks(nonneg):
+    """The default subset-sized graph is dense (no kNN), built in many row blocks, equal to the whole-matrix formula."""
+    import torch
+
+    v = _unit_rows(5000, 16, 2, nonneg)
+    g = gcn_graph(v, block_mib=1)  # 26 rows per block
+    assert g.name == "dense" and g.n == 5000
+    x = torch.from_numpy(v)
+    want = dense_adjacency(v) @ v.astype(np.float64)  # the first propagation A V
+    got = g.mm(x).numpy()
+    assert np.abs(got - want).max() / np.abs(want).max() < 1e-5
+
+
+def test_gcn_knn_graph_only_above_the_dense_budget():
+    v = _unit_rows(30, 5, 0, nonneg=False)
     sims = v @ v.T
     np.fill_diagonal(sims, -np.inf)
     keep = np.zeros((30, 30), bool)
     for i in range(30):
         keep[i, np.argsort(-sims[i])[:4]] = True
-    sparse = gcn_adjacency(v, dense_max=10, graph_k=4)
-    assert sparse.nnz <= 30 * 9
+    assert gcn_graph(v, dense_mib=30 * 30 * 4 / 2**20, graph_k=4).name == "dense"  # exactly fits
+    sparse = gcn_graph(v, dense_mib=30 * 29 * 4 / 2**20, graph_k=4)
+    assert sparse.name == "knn(k=4)"
     assert np.allclose(sparse.toarray(), slow_adjacency(v, keep), atol=1e-5)
+    assert gcn_graph(np.abs(v), dense_mib=0, graph_k=4).name == "dense"  # factored: no n x n at all
 
 
 def test_gcn_loss_is_the_papers_binary_loss():
@@ -272,9 +310,9 @@ def test_gcn_learns_labeled_vs_unlabeled_and_is_seeded():
     lab = np.arange(60) < 20
     v[lab] += 3.0
     v = (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
-    adj = gcn_adjacency(v)
-    s1, f1 = train_gcn(v, adj, lab, seed=3, steps=200)
-    s2, f2 = train_gcn(v, adj, lab, seed=3, steps=200)
+    graph = gcn_graph(v)
+    s1, f1 = train_gcn(v, graph, lab, seed=3, steps=200)
+    s2, f2 = train_gcn(v, graph, lab, seed=3, steps=200)
     assert np.array_equal(s1, s2) and np.array_equal(f1, f2) and f1.shape == (60, 129)
     assert s1[lab].mean() > s1[~lab].mean() + 0.05
 
@@ -283,7 +321,7 @@ class _FixedGCN:
     def __init__(self, scores, feat):
         self.scores, self.feat, self.calls = scores, feat, []
 
-    def __call__(self, v, adj, is_labeled, seed):
+    def __call__(self, v, graph, is_labeled, seed):
         self.calls.append((v, is_labeled, seed))
         return self.scores[: len(v)], self.feat[: len(v)]
 
@@ -309,6 +347,17 @@ def test_uncertain_gcn_given_fixed_scores(subset):
     assert np.allclose(v, fused[nodes] / np.linalg.norm(fused[nodes], axis=1, keepdims=True), atol=1e-6)
     assert np.array_equal(is_lab, np.arange(len(nodes)) >= len(sub))
     assert seed == int(ref.integers(0, 2**31 - 1))
+    assert got.info["graph"] == "dense" and got.info["n_nodes"] == len(nodes)
+    sparse = _get("gcnal", subset=subset, dense_mib=0)
+    sparse.gcn = fixed
+    assert sparse.select(model, pool, 5, rng=np.random.default_rng(8)).info["graph"] == f"knn(k={min(32, len(nodes) - 1)})"
+
+
+def test_gcnal_rejects_bad_graph_parameters():
+    with pytest.raises(mmal.ConfigError, match="dense_mib"):
+        _get("gcnal", dense_mib=-1)
+    with pytest.raises(mmal.ConfigError, match="graph_k"):
+        _get("coregcn", graph_k=0)
 
 
 def test_core_gcn_is_kcenter_on_gcn_features():

@@ -46,6 +46,15 @@ def test_float32_tiles_are_close_to_float64(rng):
     assert rel < 1e-5
 
 
+def test_float32_sums_far_from_the_origin(rng):
+    """Explicit rows at ||x|| ~ 800 (x = 100 + N(0, 1), D = 64): centring keeps float32 at ~1e-6."""
+    x = (100 + rng.normal(size=(300, 64))).astype(np.float32)
+    ref = explicit_sums(x.astype(np.float64))
+    rel = np.abs(distance_sums(x, tile=128) / ref - 1).max()
+    print(f"float32 distance sums at ||x|| ~ 800, N=300: max relative error {rel:.2e}")
+    assert rel < 1e-5
+
+
 def test_duplicates_and_tiny_pools(rng):
     x = np.repeat(rng.normal(size=(4, 3)), 3, axis=0)  # every row has two exact duplicates
     np.testing.assert_allclose(distance_sums(x, tile=5, dtype="float64"), explicit_sums(x), rtol=1e-9, atol=1e-12)

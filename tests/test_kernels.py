@@ -45,27 +45,51 @@ def slow_kmeanspp(X, k, rng):
     return np.array(centers)
 
 
-def slow_kcenter(X, k, labeled):
+def slow_kcenter(X, k, labeled, return_radii=False):
+    """Greedy k-center written out in float64: direct differences, the first largest minimum wins."""
     X = np.asarray(X, dtype=np.float64)
     n = len(X)
-    covered = list(labeled)
-    out = []
+    covered, out, radii = list(labeled), [], []
     if not covered:
         norms = [float(np.dot(x, x)) for x in X]
         out.append(int(np.argmax(norms)))
         covered.append(out[0])
-    D = np.sqrt(((X[:, None, :] - X[None, :, :]) ** 2).sum(-1))  # the naive pairwise matrix
+        radii.append(np.inf)
+    mind = np.full(n, np.inf)
+    for c in covered:
+        mind = np.minimum(mind, ((X - X[c]) ** 2).sum(1))  # one column of the pairwise matrix
+    done = set(covered)
     while len(out) < k:
         best, best_d = -1, -1.0
         for i in range(n):
-            if i in covered:
-                continue
-            d = min(D[i, j] for j in covered)
-            if d > best_d:
-                best, best_d = i, d
+            if i not in done and mind[i] > best_d:
+                best, best_d = i, mind[i]
         out.append(best)
-        covered.append(best)
-    return np.array(out)
+        done.add(best)
+        radii.append(np.sqrt(best_d))
+        mind = np.minimum(mind, ((X - X[best]) ** 2).sum(1))
+    return (np.array(out), np.array(radii)) if return_radii else np.array(out)
+
+
+def ref_kmeanspp64(X, k, rng):
+    """slow_kmeanspp vectorized over rows (still float64 direct differences), for larger inputs."""
+    X = np.asarray(X, dtype=np.float64)
+    centers = [int(np.argmax((X * X).sum(1)))]
+    u = rng.random(k - 1)
+    d2 = ((X - X[centers[0]]) ** 2).sum(1)
+    for t in range(k - 1):
+        d2[centers] = 0.0
+        w = d2 if d2.sum() > 0 else np.where(np.isin(np.arange(len(X)), centers), 0.0, 1.0)
+        cum = np.cumsum(w)
+        centers.append(int(np.flatnonzero(cum > u[t] * cum[-1])[0]))
+        d2 = np.minimum(d2, ((X - X[centers[-1]]) ** 2).sum(1))
+    return np.array(centers)
+
+
+def explicit64(blocks):
+    """The explicit float64 embedding of rank-1 blocks (products not rounded to float32)."""
+    blocks = [blocks] if isinstance(blocks, RankOne) else blocks
+    return explicit([RankOne(b.delta.astype(np.float64), b.h.astype(np.float64)) for b in blocks])
 
 
 def slow_greedy_match(X, C):
@@ -203,10 +227,10 @@ def test_weighted_d2_seeding_deferred_has_the_exact_distribution():
 
     w = np.array([1.0, 3.0, 0.5, 1.0, 2.0, 0.0, 1.0])
     e = Embedding(PAIRS, torch.device("cpu"))
-    sq, wt = e.sq_norms(), torch.as_tensor(w, dtype=torch.float64)
+    wt = torch.as_tensor(w, dtype=torch.float64)
     runs, counts = 2000, {}
     for seed in range(runs):
-        seq = tuple(d2_seeding(e, sq, 0, 3, np.random.default_rng(seed), weights=wt, defer=True)[1:].tolist())
+        seq = tuple(d2_seeding(e, 0, 3, np.random.default_rng(seed), weights=wt, defer=True)[1:].tolist())
         counts[seq] = counts.get(seq, 0) + 1
     assert _chi2_p(counts, exact_sequence_probs(PAIRS, 3, w), runs) > 1e-3
 
@@ -313,6 +337,109 @@ def test_kcenter_min_over_labeled_is_blocked():
     got = e.min_sq_dist_to(np.arange(11), e.sq_norms(), max_block_elems=30 * 2).numpy()
     ref = np.array([min(np.sum((X[i] - X[j]) ** 2) for j in range(11)) for i in range(30)])
     assert np.allclose(got, ref, atol=1e-4)
+
+
+# ------------------------------------------------------- exact to float64 references
+def _exact_inputs(name):
+    """``(embedding, its explicit float64 rows)`` for inputs where float32 alone decides wrong."""
+    rng = np.random.default_rng(7)
+    if name == "grid":  # exact ties everywhere (an integer 20 x 20 grid)
+        g = np.stack(np.meshgrid(np.arange(20), np.arange(20), indexing="ij"), -1).reshape(-1, 2).astype(np.float32)
+        return g, g.astype(np.float64)
+    if name == "grid-dups":  # the grid with 40 rows twice: duplicates have D^2 = 0 exactly once one is a center
+        g = _exact_inputs("grid")[0]
+        g = np.concatenate([g, g[rng.choice(400, 40, replace=False)]])
+        return g, g.astype(np.float64)
+    if name == "grid-rank1":  # integer factors: ties, duplicate gradients, zero gradients
+        r = RankOne(rng.integers(-2, 3, size=(400, 2)).astype(np.float32), rng.integers(0, 5, size=(400, 3)).astype(np.float32))
+        return r, explicit64(r)
+    if name == "shifted":  # far from the origin: ||x|| ~ 800, D = 64
+        x = (100 + rng.standard_normal((1000, 64))).astype(np.float32)
+        return x, x.astype(np.float64)
+    if name == "shifted-rank1":  # the same as g = 1 ⊗ x (centring is not available to a factored form)
+        x = (100 + rng.standard_normal((1000, 64))).astype(np.float32)
+        return RankOne(np.ones((1000, 1), np.float32), x), x.astype(np.float64)
+    if name == "shifted-rank1-ill":  # both factors nearly constant: ||g||^2 / D^2 ~ 1e4
+        r = RankOne((1 + 0.01 * rng.standard_normal((600, 3))).astype(np.float32), (100 + rng.standard_normal((600, 64))).astype(np.float32))
+        return r, explicit64(r)
+    if name == "ordinary":
+        x = rng.standard_normal((500, 16)).astype(np.float32)
+        return x, x.astype(np.float64)
+    if name == "ordinary-rank1":
+        b = _blocks(3, n=300)
+        return b, explicit64(b)
+    raise KeyError(name)
+
+
+EXACT = ["grid", "grid-dups", "grid-rank1", "shifted", "shifted-rank1", "shifted-rank1-ill", "ordinary", "ordinary-rank1"]
+
+
+@pytest.mark.parametrize("n_labeled", [0, 5])
+@pytest.mark.parametrize("name", EXACT)
+def test_kcenter_equals_float64_reference(name, n_labeled):
+    emb, X = _exact_inputs(name)
+    lab = np.random.default_rng(1).choice(len(X), n_labeled, replace=False)
+    ref, ref_r = slow_kcenter(X, 40, lab.tolist(), return_radii=True)
+    got, r = kcenter_greedy(emb, 40, labeled=lab, return_distances=True)
+    assert np.array_equal(got, ref)
+    np.testing.assert_allclose(r, ref_r, rtol=1e-9)
+
+
+@pytest.mark.parametrize("name", EXACT)
+def test_kmeanspp_equals_float64_reference(name):
+    emb, X = _exact_inputs(name)
+    for seed in range(3):
+        ref = ref_kmeanspp64(X, 30, np.random.default_rng(seed))
+        assert np.array_equal(kmeanspp(emb, 30, np.random.default_rng(seed), defer=False), ref), seed
+
+
+@pytest.mark.parametrize("name", ["grid-dups", "grid-rank1", "shifted-rank1-ill"])
+def test_kmeanspp_deferred_never_draws_a_point_at_distance_zero(name):
+    emb, X = _exact_inputs(name)
+    for seed in range(3):
+        got = kmeanspp(emb, 60, np.random.default_rng(seed), defer=True)
+        d2 = np.array([min(((X[got[t]] - X[c]) ** 2).sum() for c in got[:t]) for t in range(1, len(got))])
+        assert np.all(d2 > 0), (seed, np.flatnonzero(d2 == 0))
+
+
+@pytest.mark.parametrize("defer", [False, True])
+@pytest.mark.parametrize("form", ["explicit", "rank1"])
+def test_kmeanspp_duplicates_far_from_the_origin_have_d2_exactly_zero(form, defer):
+    """10 points at ||x|| ~ 800 with spread 0.01, each 50 times: float32 rounding alone (~1e-2) would
+    give the duplicates more D^2 mass than the real distances (~1e-2); exact zeros pick each point once."""
+    rng = np.random.default_rng(4)
+    x = np.repeat((100 + 0.01 * rng.standard_normal((10, 64))).astype(np.float32), 50, axis=0)
+    emb = x if form == "explicit" else RankOne(np.ones((500, 1), np.float32), x)
+    for seed in range(3):
+        got = kmeanspp(emb, 10, np.random.default_rng(seed), defer=defer)
+        assert sorted(got // 50) == list(range(10)), (seed, got // 50)
+    with pytest.warns(RuntimeWarning, match="D\\^2 = 0 after 10 picks"):
+        kmeanspp(emb, 11, np.random.default_rng(0), defer=defer)
+
+
+@pytest.mark.parametrize("name", ["grid-dups", "grid-rank1", "shifted", "shifted-rank1", "shifted-rank1-ill", "ordinary-rank1"])
+def test_running_minimum_matches_float64_to_float32_rounding(name):
+    """k-means++'s D^2 (Cover.values64): exact zeros, float64 values for the ill-conditioned rows,
+    float32 ones within a few roundings elsewhere."""
+    import torch
+
+    from mmal.kernels.cover import Cover
+    from mmal.kernels.embedding import Embedding
+
+    emb, X = _exact_inputs(name)
+    cover = Cover(Embedding(emb, torch.device("cpu")), covered=0.0, nearest_two=False)
+    centers = np.random.default_rng(2).choice(len(X), 12, replace=False)
+    ref = np.full(len(X), np.inf)
+    for c in np.split(centers, [1, 2, 6]):  # one at a time and in blocks
+        cover.add(c)
+        cover.promote_ill()
+        ref = np.minimum(ref, ((X[:, None, :] - X[None, c, :]) ** 2).sum(-1).min(1))
+        got = cover.values64().numpy()
+        assert np.array_equal(got == 0, ref == 0)
+        rel = np.abs(got - ref)[ref > 0] / ref[ref > 0]
+        print(f"{name}: {len(cover.t_pos)} rows tracked in float64, max relative error {rel.max():.1e}")
+        assert rel.max() < 1e-5
+        assert np.allclose(got[cover.t_pos], ref[cover.t_pos], rtol=1e-9, atol=0)
 
 
 # ---------------------------------------------------------------------------- kNN

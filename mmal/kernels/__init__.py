@@ -10,7 +10,11 @@
 
 Every kernel takes ``backend="auto" | "faiss-gpu" | "faiss" | "torch"`` (see
 :mod:`mmal.kernels.backend`); ``"auto"`` picks the first available. Results agree across
-backends up to float32 tolerance; memory stays ``O(N (c + d))``, never ``N x N``.
+backends up to float32 tolerance; memory stays ``O(N (c + d))``, never ``N x N``. The
+running-minimum kernels (k-center, k-means++) compute in float32 with a proven error bound
+and switch to float64 where it cannot decide (:mod:`mmal.kernels.cover`): k-center's picks
+and radii are those of a float64 evaluation, k-means++'s ``D^2`` is float32-accurate
+relative to itself and exactly 0 for duplicates of a center.
 """
 
 from .backend import BACKENDS, available_backends, resolve

@@ -110,3 +110,20 @@ def few_threads_for_small(work: int, threshold: int = 1 << 20):
         torch.set_num_threads(before)
         if faiss is not None:
             faiss.omp_set_num_threads(before_omp)
+
+
+@contextmanager
+def torch_threads(n: int):
+    """Run torch CPU ops with ``n`` intra-op threads (the running-minimum loops run their vector
+    ops on one thread and their GEMVs / GEMMs on this many); restored on exit."""
+    import torch
+
+    before = torch.get_num_threads()
+    if before == n:
+        yield
+        return
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

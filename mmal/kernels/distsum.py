@@ -18,14 +18,18 @@ Inputs (one API for all):
 ``m`` reference rows drawn from an explicit ``rng``, rescaled to be unbiased for ``S_i``.
 
 Precision: tiles are computed and row-summed in ``dtype`` (``"float32"`` by default: 2-4x
-faster on the CPU) and accumulated over tiles in float64. The float32 sums differ from float64 ones by a relative ~1e-6 (measured in
-tests/test_distsum.py); pass ``dtype="float64"`` for reference values. torch is imported on
-call; ``device=None`` picks CUDA when available, else the CPU.
+faster on the CPU) and accumulated over tiles in float64. As in the running-minimum kernels
+(:class:`~mmal.kernels.embedding.Embedding`) an explicit array is centred first and the norms
+are summed in float64, so data far from the origin lose nothing to cancellation; the float32
+sums differ from float64 ones by a relative ~1e-6 (measured in tests/test_distsum.py, also at
+``||x|| ~ 800``). A factored embedding cannot be centred: its float32 error grows with
+``||g||^2 / ||g_i - g_j||^2``; pass ``dtype="float64"`` for reference values or for rank-1
+rows far from the origin. torch is imported on call; ``device=None`` picks CUDA when
+available, else the CPU.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -120,7 +124,7 @@ def _prepare(x: Factored, tile: int | None, device: str | None, dtype: str):
     blocks = emb.blocks
     if not all(bool(torch.isfinite(f).all()) for b in blocks for f in b):
         raise ValueError("x contains NaN or inf; distances need finite embeddings")
-    norms = sum(math.prod((f * f).sum(1) for f in b) for b in blocks)
+    norms = emb.sq_norms()  # summed in float64, of the centred rows for an explicit array
     tile = int(tile) if tile is not None else (4096 if dev.type == "cuda" else 512)
     return torch, _Factors(blocks, norms), tile
 

@@ -43,7 +43,7 @@ def weighted_kmeans(
     first = min(int(np.searchsorted(cw, rng.random() * cw[-1], side="right")), int(np.flatnonzero(w > 0)[-1]))
     e = Embedding(x, _device(backend), what="x")
     with few_threads_for_small(e.n * e.width):
-        seeds = d2_seeding(e, e.sq_norms(), first, k, rng, weights=torch.as_tensor(w, dtype=torch.float64, device=e.device))
+        seeds = d2_seeding(e, first, k, rng, weights=torch.as_tensor(w, dtype=torch.float64, device=e.device))
     centroids = x[seeds].copy()
     x64 = x.astype(np.float64)
     assign = None

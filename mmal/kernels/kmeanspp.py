@@ -22,6 +22,11 @@ lot, and then rarely: in high dimension a new center lowers few points' ``D``.
 
 With ``defer=False`` ``D^2`` is refreshed after every pick and each pick uses one uniform
 (cumsum + searchsorted), so one rng stream gives the same picks as a direct implementation.
+
+Precision (:class:`~mmal.kernels.cover.Cover`): ``D^2`` is float32 where it is not small against
+the row's norm (error a few float32 roundings of ``D^2``), and float64 for the rows where it is
+(near-duplicates of a center, data far from the origin): a duplicate of a center has
+``D^2 = 0`` exactly and is never drawn, in both modes.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ import numpy as np
 
 from ..grads import RankOne
 from .backend import device as _device, few_threads_for_small
+from .cover import Cover
 from .embedding import Embedding, Rows
 
 #: ``defer="auto"`` defers refreshes when one pass reads more than this many floats (~64 MB):
@@ -69,40 +75,42 @@ def kmeanspp(
     if k == 0:
         return np.empty(0, dtype=np.int64)
     with few_threads_for_small(e.n * e.width):
-        sq = e.sq_norms()
-        first = int(sq.argmax())  # torch returns the first maximal index
-        return d2_seeding(e, sq, first, k, rng, defer=defer)
+        first = e.largest_norm()  # ties: the lowest position
+        return d2_seeding(e, first, k, rng, defer=defer)
 
 
-def d2_seeding(e: Embedding, sq, first: int, k: int, rng: np.random.Generator, *, weights=None,
+def d2_seeding(e: Embedding, first: int, k: int, rng: np.random.Generator, *, weights=None,
                defer: bool | str = "auto") -> np.ndarray:
     """``k`` centers by D^2 sampling, starting from ``first``.
 
     With ``weights`` (a float64 tensor [N]) the probability is ``w_i D_i^2 / sum w D^2``
     (weighted k-means++ seeding). ``defer`` as in :func:`kmeanspp`.
     """
-    return _D2Sampler(e, sq, first, k, rng, weights, _check_defer(defer, e)).run()
+    return _D2Sampler(e, first, k, rng, weights, _check_defer(defer, e)).run()
 
 
 class _D2Sampler:
-    """One D^2 seeding: the stale ``U = D^2`` (exact at the last refresh) and its weighted
+    """One D^2 seeding: the stale ``U = D^2`` (exact at the last refresh, float64) and its weighted
     cumsum, the centers picked since (``pending``), and the rejection blocks run since then."""
 
-    def __init__(self, e: Embedding, sq, first: int, k: int, rng, weights, defer: bool):
-        import torch
-
-        self.e, self.sq, self.k, self.rng, self.weights, self.defer = e, sq, k, rng, weights, defer
+    def __init__(self, e: Embedding, first: int, k: int, rng, weights, defer: bool):
+        self.e, self.k, self.rng, self.weights, self.defer = e, k, rng, weights, defer
+        self.cover = Cover(e, covered=0.0, nearest_two=False)
         self.picked = np.zeros(e.n, dtype=bool)
         self.picked[first] = True
         self.out = [first]
-        self.mind = torch.full((e.n,), float("inf"), device=e.device)
+        self.u = None  # U as float64 on the device
         self.pending = [first]
-        self.rows = Rows(e, sq, capacity=k if defer else 0)  # the pending centers' rows (rejection steps)
+        self.rows = Rows(e, self.cover.sq, capacity=k if defer else 0)  # the pending centers' rows (rejection steps)
         self.cum = None  # weighted cumsum of U, built by the first refresh
         self.blocks = 0  # rejection blocks run since the refresh
         self.uniform = False  # every unpicked point has D^2 = 0: draw uniformly
 
     def run(self) -> np.ndarray:
+        with few_threads_for_small(self.e.n):  # vector ops on one thread; the GEMMs keep their threads
+            return self._run()
+
+    def _run(self) -> np.ndarray:
         while len(self.out) < self.k:
             if not self.uniform and self.should_refresh():
                 self.refresh()
@@ -147,8 +155,9 @@ class _D2Sampler:
         self.blocks += 1
         js = self.draw(self.cum, PROPOSALS)
         accept_u = self.rng.random(PROPOSALS)
-        stale = self.mind[js].double().cpu().numpy()
-        now = np.minimum(stale, self.rows.sq_dists_from(js).min(0).values.double().cpu().numpy())
+        stale = self.u[js].cpu().numpy()
+        pend = self.rows.sq_dists_from(js).min(0).values.double().cpu().numpy()
+        now = np.minimum(stale, self.cover.refine(js, pend, self.pending))
         for i, j in enumerate(js.tolist()):
             if len(self.out) == self.k:
                 return
@@ -156,8 +165,8 @@ class _D2Sampler:
                 continue
             self.accept(j)
             if i + 1 < PROPOSALS:
-                later = self.rows.sq_dists_from(js[i + 1 :], start=self.rows.n - 1)[0]
-                now[i + 1 :] = np.minimum(now[i + 1 :], later.double().cpu().numpy())
+                later = self.rows.sq_dists_from(js[i + 1 :], start=self.rows.n - 1)[0].double().cpu().numpy()
+                now[i + 1 :] = np.minimum(now[i + 1 :], self.cover.refine(js[i + 1 :], later, [j]))
 
     def accept(self, j: int) -> None:
         self.out.append(j)
@@ -167,14 +176,16 @@ class _D2Sampler:
             self.rows.append(j)
 
     def refresh(self) -> None:
-        """``U = min(U, D^2 to the pending centers)`` in one blocked GEMM pass; new cumsum."""
+        """``U = min(U, D^2 to the pending centers)`` in one blocked GEMM pass (float64 for the
+        ill-conditioned rows); new cumsum."""
         import torch
 
-        self.mind = torch.minimum(self.mind, self.e.min_sq_dist_to(self.pending, self.sq))
-        self.mind[torch.as_tensor(self.pending, device=self.e.device)] = 0.0
+        self.cover.add(self.pending)
+        self.cover.promote_ill()
+        self.u = self.cover.values64()
         self.pending, self.blocks = [], 0
         self.rows.clear()
-        w = self.mind.double() if self.weights is None else self.mind.double() * self.weights
+        w = self.u if self.weights is None else self.u * self.weights
         self.cum = torch.cumsum(w, 0)
         if not float(self.cum[-1]) > 0.0:
             warnings.warn(
