@@ -16,7 +16,8 @@ from importlib import metadata as _metadata
 
 from .data import Dataset, SimulatedOracle
 from .errors import (
-    ArgumentError, CapabilityError, ConfigError, ContractError, MMALError, PluginError, PoolError, StoreError, UnknownNameError,
+    ArgumentError, ArrayError, CapabilityError, ConfigError, ContractError, MMALError, PluginError, PoolError, StoreError,
+    UnknownNameError,
 )
 from .grads import RankOne
 from .loop import LoopState, RoundRecord, run_loop
@@ -28,6 +29,7 @@ from .strategy import Selection, Strategy
 from .testing import check_strategy
 from .bench import run_bench  # noqa: E402  (after the core it builds on)
 from . import adapters  # noqa: E402  (TorchModel, SklearnModel: imported on first use)
+from . import arrays  # noqa: E402  (every strategy's math on plain arrays)
 
 try:
     __version__ = _metadata.version("multimodal-al")
@@ -35,9 +37,9 @@ except _metadata.PackageNotFoundError:  # running from a source tree without ins
     __version__ = "0.0.0+unknown"
 
 __all__ = [
-    "ArgumentError", "StoreError", "CAPABILITIES", "CapabilityError", "ConfigError", "ContractError", "Dataset", "LoopState", "MMALError",
+    "ArgumentError", "StoreError", "ArrayError", "CAPABILITIES", "CapabilityError", "ConfigError", "ContractError", "Dataset", "LoopState", "MMALError",
     "PluginError", "Pool", "PoolError", "RankOne", "Registry", "RoundRecord", "Selection", "SimulatedOracle",
     "Strategy", "Task", "TaskModel", "UnknownNameError", "check_strategy", "datasets", "derive_rng", "derive_seed",
     "hookimpl", "hookspec", "run_bench", "run_loop", "strategies", "task_models", "__version__",
-    "adapters",
+    "adapters", "arrays",
 ]

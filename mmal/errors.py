@@ -9,6 +9,10 @@ class PoolError(MMALError, ValueError):
     """A Pool was built or labeled with bad input."""
 
 
+class ArrayError(MMALError, ValueError):
+    """An array given to :mod:`mmal.arrays` has the wrong shape or values, or bad candidates."""
+
+
 class CapabilityError(MMALError, TypeError):
     """A task model lacks a capability a strategy requires, or a task is unsupported."""
 

@@ -172,7 +172,7 @@ def test_bald_equals_slow_mutual_information_topk():
     assert np.array_equal(got.positions, want)
     assert np.allclose(got.scores, np.sort(mi)[::-1][:6])
     assert model.seeds == [int(np.random.default_rng(5).integers(0, 2**31 - 1))]
-    from mmal.builtin.bald import mutual_information
+    from mmal.arrays import mutual_information
 
     assert np.allclose(mutual_information(p, rows=3), slow_bald(p))  # row chunks (4096 by default) join up
 

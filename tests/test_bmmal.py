@@ -15,9 +15,9 @@ from mmal.grads import explicit
 from mmal.kernels import kmeanspp
 from mmal.testing import check_strategy
 
-from mmal.builtin.bmmal import (
-    Bmmal, contributions, modality_inputs, modality_weights, scaled_gradient_blocks, shapley, subset_values,
-)
+from mmal.arrays import modality_weights
+from mmal.builtin.bmmal import Bmmal, modality_inputs, scaled_gradient_blocks
+from mmal.shapley import contributions, shapley, subset_values
 from mmal.nn import MultimodalClassifier
 from mmal.nn.nlgate import NLGateClassifier
 from mmal.nn.toy import vector_pool

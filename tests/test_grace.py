@@ -17,7 +17,8 @@ import mmal
 from mmal.grads import RankOne
 from mmal.testing import check_strategy
 
-from mmal.builtin.grace import Grace, cosine_rows, curriculum_alpha, minmax
+from mmal.arrays import cosine_rows, curriculum_alpha, minmax
+from mmal.builtin.grace import Grace
 
 MODS = ("text", "audio", "vision")
 HEAD_OF = {"text": "T", "audio": "A", "vision": "V"}

@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 
 import mmal
-import mmal.builtin.bmmal as bmmal_plugin
+import mmal.arrays._bmmal as bmmal_plugin  # where BMMAL calls k-means++
 import mmal.nn.capabilities as capabilities
 from mmal.grads import explicit
 from mmal.nn.toy import sims_like_pool, vector_pool

@@ -4,13 +4,10 @@ Gradient Lower Bounds"), Alg. 1.
 Each unlabeled sample is embedded as the gradient of the fused head's cross-entropy, with
 the model's own prediction as the pseudo-label, w.r.t. the fused classifier's last linear
 layer: ``g_i = (p_i - e_{argmax p_i}) ⊗ h_i`` (Sec. 3). The batch is the k-means++ seeding of
-those embeddings, run in factored form (:func:`mmal.kernels.kmeanspp`): ``g`` is never built.
+those embeddings, run in factored form (:func:`mmal.arrays.badge`): ``g`` is never built.
 """
 
-import numpy as np
-
 import mmal
-from mmal.kernels import kmeanspp
 from mmal.model import GRAD_EMBED
 
 
@@ -26,8 +23,8 @@ class Badge(mmal.Strategy):
     def query(self, model, pool, budget, *, rng, round):
         unl = pool.unlabeled_positions()
         emb = model.grad_embed(pool, unl, head=self.head, layer=f"head:{self.head}")
-        picks = kmeanspp(emb, budget, rng, backend=self.backend)
-        return mmal.Selection(unl[picks], info={"grad_sq_norm": emb.sq_norms()[picks]})
+        picked = mmal.arrays.badge(emb, budget, rng, backend=self.backend)
+        return mmal.Selection(unl[picked.positions], info=picked.info)
 
 
 @mmal.hookimpl

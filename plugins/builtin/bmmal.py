@@ -35,6 +35,9 @@
    Any other model is a ``CapabilityError``.
 4. k-means++ seeding over the scaled embedding, as BADGE (:func:`mmal.kernels.kmeanspp`).
 
+Steps 1, 2 and 4 and the scaling of step 3 are :func:`mmal.arrays.bmmal`; this plugin reads
+``V(S)``, ``delta`` and ``z_m`` from the model.
+
 Classification only (the outcome is a class probability).
 """
 
@@ -45,17 +48,12 @@ import inspect
 import numpy as np
 
 import mmal
+from mmal.arrays import scale_blocks
 from mmal.grads import RankOne
-from mmal.kernels import kmeanspp
 from mmal.model import EMBED, GRAD_EMBED, PREDICT_MASKED
-from mmal.shapley import contributions, shapley, subset_values
+from mmal.shapley import subset_values
 
 FUSED = "M"
-
-
-def modality_weights(Phi: np.ndarray) -> np.ndarray:
-    """Eq. 14 generalized: ``w_m = 1 - (max_j Phi_j - Phi_m)`` (1 for the strongest modality)."""
-    return 1.0 - (Phi.max(1, keepdims=True) - Phi)
 
 
 def concat_layer(model) -> str:
@@ -98,12 +96,6 @@ def modality_inputs(model, pool, positions: np.ndarray, modalities: list[str]) -
     )
 
 
-def scale_blocks(delta: np.ndarray, z: list[np.ndarray], weights: np.ndarray) -> list[RankOne]:
-    """Eq. 15 on arrays: the RankOne blocks ``(w_m delta, z_m)``, ``weights [N, M]``."""
-    delta, w = np.asarray(delta, dtype=np.float32), np.asarray(weights, dtype=np.float32)
-    return [RankOne(delta * w[:, j : j + 1], np.asarray(zm, dtype=np.float32)) for j, zm in enumerate(z)]
-
-
 def scaled_gradient_blocks(model, pool, positions: np.ndarray, modalities: list[str], weights: np.ndarray) -> list[RankOne]:
     """Eq. 15: the blocks ``(w_m delta, z_m)`` of the fused classifier's gradient embedding."""
     _, delta, z = modality_inputs(model, pool, positions, modalities)
@@ -122,9 +114,10 @@ class Bmmal(mmal.Strategy):
     def query(self, model, pool, budget, *, rng, round):
         unlabeled = pool.unlabeled_positions()
         modalities = list(model.unimodal_heads)
-        Phi = contributions(shapley(subset_values(model, pool, unlabeled, modalities)))
+        values = subset_values(model, pool, unlabeled, modalities)
         fusion, delta, z = modality_inputs(model, pool, unlabeled, modalities)
-        picks = kmeanspp(scale_blocks(delta, z, modality_weights(Phi)), budget, rng, backend=self.backend)
+        picked = mmal.arrays.bmmal(values, delta, z, budget, rng, backend=self.backend)
+        picks, Phi = picked.positions, picked.info["contributions"]
         info = {
             "fusion": fusion,
             "contribution_selected": {m: float(Phi[picks, j].mean()) for j, m in enumerate(modalities)},

@@ -5,28 +5,17 @@
 3. The batch: the sample closest to each centroid, no sample twice (greedy by distance,
    :func:`mmal.kernels.nearest_to_centroids`); ordered by uncertainty, best first.
 
-Uncertainty, classification: the margin ``1 - (p_(1) - p_(2))`` of the fused head's top two
-class probabilities (the paper's margin informativeness). Regression (GRACE runs DBAL on
-SIMSv2): the predictive standard deviation of the fused prediction over ``T`` MC-dropout
-passes, ``std_t yhat_t`` (``predict_proba_samples``), seeded from ``rng``.
+The math is :func:`mmal.arrays.dbal`; the fused features are computed for the prefiltered
+samples only. Uncertainty, classification: the margin ``1 - (p_(1) - p_(2))`` of the fused
+head's top two class probabilities (the paper's margin informativeness). Regression (GRACE runs
+DBAL on SIMSv2): the predictive standard deviation of the fused prediction over ``T``
+MC-dropout passes, ``std_t yhat_t`` (``predict_proba_samples``), seeded from ``rng``.
 """
 
 import numpy as np
 
 import mmal
-from mmal.kernels import nearest_to_centroids, weighted_kmeans
 from mmal.model import EMBED, PREDICT_PROBA_SAMPLES, check_requirements
-
-
-def margin_uncertainty(proba: np.ndarray) -> np.ndarray:
-    """``1 - (p_(1) - p_(2))`` per row of ``proba [n, C]``."""
-    top2 = np.sort(np.asarray(proba, dtype=np.float64), axis=1)[:, -2:]
-    return 1.0 - (top2[:, 1] - top2[:, 0])
-
-
-def mc_std_uncertainty(samples: np.ndarray) -> np.ndarray:
-    """Std over the ``T`` MC-dropout predictions ``[n, 1, T]`` of a regression head."""
-    return np.asarray(samples, dtype=np.float64)[:, 0, :].std(axis=1)
 
 
 class DBAL(mmal.Strategy):
@@ -45,19 +34,19 @@ class DBAL(mmal.Strategy):
 
     def uncertainty(self, model, pool, positions, rng):
         if pool.task.is_classification:
-            return margin_uncertainty(model.predict_proba(pool, positions)["M"])
+            return mmal.arrays.margin_scores(model.predict_proba(pool, positions)["M"])
         seed = int(rng.integers(0, 2**31 - 1))
-        return mc_std_uncertainty(model.predict_proba_samples(pool, positions, T=self.T, seed=seed))
+        return mmal.arrays.predictive_std(model.predict_proba_samples(pool, positions, T=self.T, seed=seed))
 
     def query(self, model, pool, budget, *, rng, round):
         unl = pool.unlabeled_positions()
         u = self.uncertainty(model, pool, unl, rng)
-        top = np.argsort(-u, kind="stable")[: min(len(unl), self.beta * budget)]
-        x = np.asarray(model.embed(pool, unl[top])["fused"], dtype=np.float32)
-        centroids, _ = weighted_kmeans(x, budget, u[top], rng, iters=self.iters, backend=self.backend)
-        picks = top[nearest_to_centroids(x, centroids, backend=self.backend)]
-        order = np.argsort(-u[picks], kind="stable")
-        return mmal.Selection(unl[picks[order]], scores=u[picks[order]], info={"n_prefiltered": len(top)})
+
+        def fused(rows):  # only the prefiltered samples are embedded
+            return np.asarray(model.embed(pool, unl[rows])["fused"])
+
+        picked = mmal.arrays.dbal(fused, u, budget, rng, beta=self.beta, iters=self.iters, backend=self.backend)
+        return mmal.Selection(unl[picked.positions], scores=picked.picked_scores, info=picked.info)
 
 
 @mmal.hookimpl

@@ -20,6 +20,9 @@ are rank-1 with the same input ``h_k`` of ``W_k``: ``g_k = delta_k ⊗ h_k``,
   round ``alpha / alpha_decay + 1`` (App. C runs 15 rounds: alpha_15 = -0.4), then favouring
   hard (low-easiness) samples, the paper's "easy to hard"; ``alpha_min`` sets a floor.
 
+The criteria and the score are :func:`mmal.arrays.grace` (Eqs. 4-8 on arrays); this plugin
+reads the gradients, the pseudo-labels and the loss weights from the model.
+
 Variants (parameters, and registered names): ``criteria="i"`` GRACE-I (``s = s_i``),
 ``"ir"`` GRACE-IR (``s = s_i s_r``), ``"ire"`` GRACE-IRE = GRACE; ``representativeness="rp"``
 GRACE-rp (App. H: Eq. 5 on the representations ``f_k`` of the four modalities t, a, v and the
@@ -54,60 +57,20 @@ passed to the model unchanged.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import Mapping
 
 import numpy as np
 
 import mmal
-from mmal.grads import RankOne
-from mmal.kernels.distsum import distance_sums, sampled_distance_sums
+from mmal.arrays import ModalityGradients
+from mmal.arrays._grace import check_options
 from mmal.model import EMBED, GRAD_EMBED
 
 FUSED = "M"
-CRITERIA = ("i", "ir", "ire")
 REPRESENTATIVENESS = ("gradients", "rp", "rp-m")
 
 
-# ------------------------------------------------------------------------------ the math
-def curriculum_alpha(round: int, alpha: float = 1.0, alpha_decay: float = 0.1, alpha_min: float | None = None) -> float:
-    """Eq. 8: ``alpha_t = alpha - (t - 1) alpha_decay``, floored at ``alpha_min`` if given."""
-    if round < 1:
-        raise ValueError(f"round must be >= 1 (the first query round is 1), got {round}")
-    a = alpha - (round - 1) * alpha_decay
-    return a if alpha_min is None else max(a, alpha_min)
-
-
-def minmax(x: np.ndarray) -> np.ndarray:
-    """Sec. 3.4 min-max normalization to [0, 1]; a constant criterion gives 0 everywhere."""
-    x = np.asarray(x, dtype=np.float64)
-    lo, hi = x.min(), x.max()
-    span = hi - lo
-    if not span > 1e-12 * max(abs(hi), abs(lo), 1e-300):
-        return np.zeros_like(x)
-    return (x - lo) / span
-
-
-def cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Row-wise cosine similarity; 0 where either row is a zero vector."""
-    num = np.einsum("nc,nc->n", a, b)
-    den = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
-    return np.divide(num, den, out=np.zeros_like(num), where=den > 0)
-
-
-@dataclass(frozen=True)
-class ModalityGradients:
-    """``g_k = unimodal ⊗ h``, ``g_{m_k} = fused ⊗ h`` for one modality (rows: samples)."""
-
-    unimodal: np.ndarray  # delta_k [n, c]
-    fused: np.ndarray  # delta_{m_k} [n, c]
-    h: np.ndarray  # input of W_k [n, d]
-
-    def combined(self) -> RankOne:
-        """``g_k + g_{m_k} = (delta_k + delta_{m_k}) ⊗ h``."""
-        return RankOne(self.unimodal + self.fused, self.h)
-
-
+# ------------------------------------------------------------------------------ reading the model
 def modality_gradients(model, pool, positions: np.ndarray, pseudo=None) -> dict[str, ModalityGradients]:
     """Per modality, both gradients w.r.t. ``enc:k`` from one shared forward when the model can.
 
@@ -172,39 +135,12 @@ def own_pseudo_labels(model, pool, positions: np.ndarray) -> dict[str, np.ndarra
     return {h: np.asarray(pred[h], np.float64) + np.where(np.asarray(pred[h]) >= 0, 1.0, -1.0) for h in heads}
 
 
-def informativeness(grads: dict[str, ModalityGradients]) -> np.ndarray:
-    """Eq. 4: ``sum_k ||g_k + g_{m_k}||_2``."""
-    return sum(np.linalg.norm(g.unimodal + g.fused, axis=1) * np.linalg.norm(g.h, axis=1) for g in grads.values())
-
-
-def easiness(grads: dict[str, ModalityGradients]) -> np.ndarray:
-    """Eq. 6: ``sum_k cos(g_k, g_{m_k})``; the shared ``h`` cancels (0 if ``h = 0``)."""
-    return sum(cosine_rows(g.unimodal, g.fused) * (np.linalg.norm(g.h, axis=1) > 0) for g in grads.values())
-
-
-def summed_distances(embeddings, *, sample: int | None = None, rng=None, **kernel) -> np.ndarray:
-    """Eq. 5: sum over the given embeddings (RankOne or arrays) of the distance sums within them."""
-    if sample is None:
-        return sum(distance_sums(e, **kernel) for e in embeddings)
-    return sum(sampled_distance_sums(e, sample, rng, **kernel) for e in embeddings)
-
-
 def representations(model, pool, positions: np.ndarray, fused_only: bool) -> list[np.ndarray]:
     """App. H: ``[f_t, f_a, f_v, f_m]`` (GRACE-rp) or ``[f_m]`` (GRACE-rp(m)), ``f_m`` their concatenation."""
     feats = model.embed(pool, positions)
     per = [np.asarray(feats[k], dtype=np.float64).reshape(len(positions), -1) for k in model.unimodal_heads]
     fused = np.concatenate(per, axis=1)
     return [fused] if fused_only else [*per, fused]
-
-
-def combine_scores(s_i, s_r, s_e, alpha: float, combine: str, beta: float = 1.0, gamma: float = 1.0) -> np.ndarray:
-    """Eq. 7 (``"product"``: ``alpha s_e + s_i s_r``) or App. I (``"additive"``); absent criteria are None."""
-    terms = [] if s_e is None else [alpha * s_e]
-    if combine == "product":
-        terms.append(s_i if s_r is None else s_i * s_r)
-    else:
-        terms += [beta * s_i] + ([] if s_r is None else [gamma * s_r])
-    return sum(terms)
 
 
 # ------------------------------------------------------------------------------ the strategy
@@ -231,16 +167,11 @@ class Grace(mmal.Strategy):
         device: str | None = None,
         dtype: str = "float32",
     ) -> None:
-        if criteria not in CRITERIA:
-            raise ValueError(f"criteria must be one of {CRITERIA} (GRACE-I, GRACE-IR, GRACE-IRE), got {criteria!r}")
-        if combine not in ("product", "additive"):
-            raise ValueError(f"combine must be 'product' (Eq. 7) or 'additive' (App. I), got {combine!r}")
+        check_options(criteria, combine, sample)
         if representativeness not in REPRESENTATIVENESS:
             raise ValueError(f"representativeness must be one of {REPRESENTATIVENESS} (App. H), got {representativeness!r}")
         if not (loss_weights is None or loss_weights == "model"):
             loss_weights = checked_weights(loss_weights)
-        if sample is not None and int(sample) < 2:
-            raise ValueError(f"sample (reference samples for Eq. 5) must be None or >= 2, got {sample}")
         self.alpha, self.alpha_decay, self.alpha_min = float(alpha), float(alpha_decay), alpha_min
         self.criteria, self.combine, self.beta, self.gamma = criteria, combine, float(beta), float(gamma)
         self.representativeness, self.sample, self.pseudo = representativeness, sample, pseudo
@@ -248,38 +179,47 @@ class Grace(mmal.Strategy):
         self.kernel = {"tile": tile, "device": device, "dtype": dtype}
         self.requires = frozenset({GRAD_EMBED} | ({EMBED} if representativeness != "gradients" else set()))
 
-    def scores(self, model, pool, positions: np.ndarray, *, rng: np.random.Generator, round: int = 1) -> dict:
-        """Raw and normalized criteria and the final score of every sample in ``positions`` (= U)."""
-        alpha = curriculum_alpha(round, self.alpha, self.alpha_decay, self.alpha_min)
-        t0 = time.perf_counter()
+    def options(self, round: int) -> dict:
+        """The keyword arguments of :func:`mmal.arrays.grace_scores` for query round ``round``."""
+        return dict(round=round, alpha=self.alpha, alpha_decay=self.alpha_decay, alpha_min=self.alpha_min,
+                    criteria=self.criteria, combine=self.combine, beta=self.beta, gamma=self.gamma,
+                    sample=self.sample, **self.kernel)
+
+    def inputs(self, model, pool, positions: np.ndarray) -> dict:
+        """What the array math reads: the weighted gradients, App. H's representations, the weights."""
         pseudo = own_pseudo_labels(model, pool, positions) if self.pseudo == "own" else self.pseudo
         w = head_weights(model, self.loss_weights)
         grads = weighted(modality_gradients(model, pool, positions, pseudo), model.unimodal_heads, w)
+        reps = None
+        if "r" in self.criteria and self.representativeness != "gradients":
+            reps = representations(model, pool, positions, fused_only=self.representativeness == "rp-m")
+        return {"gradients": grads, "representations": reps, "loss_weights": w}
+
+    def scores(self, model, pool, positions: np.ndarray, *, rng: np.random.Generator, round: int = 1) -> dict:
+        """Raw and normalized criteria and the final score of every sample in ``positions`` (= U)."""
+        mmal.arrays.curriculum_alpha(round, self.alpha, self.alpha_decay, self.alpha_min)  # a bad round fails first
+        t0 = time.perf_counter()
+        got = self.inputs(model, pool, positions)
         t1 = time.perf_counter()
-        raw = {"informativeness": informativeness(grads)}
-        if "e" in self.criteria:
-            raw["easiness"] = easiness(grads)
-        if "r" in self.criteria:
-            if self.representativeness == "gradients":
-                embs = [g.combined() for g in grads.values()]
-            else:
-                embs = representations(model, pool, positions, fused_only=self.representativeness == "rp-m")
-            raw["representativeness"] = summed_distances(embs, sample=self.sample, rng=rng, **self.kernel)
-        norm = {name: minmax(v) for name, v in raw.items()}
-        score = combine_scores(norm["informativeness"], norm.get("representativeness"), norm.get("easiness"),
-                               alpha, self.combine, self.beta, self.gamma)
-        t2 = time.perf_counter()
-        return {"score": score, "raw": raw, "normalized": norm, "alpha": alpha, "loss_weights": w,
-                "seconds": {"gradients": t1 - t0, "criteria": t2 - t1}}
+        out = mmal.arrays.grace_scores(got["gradients"], representations=got["representations"], rng=rng,
+                                       **self.options(round))
+        return {**out, "loss_weights": got["loss_weights"],
+                "seconds": {"gradients": t1 - t0, "criteria": time.perf_counter() - t1}}
 
     def query(self, model, pool, budget, *, rng, round):
+        mmal.arrays.curriculum_alpha(round, self.alpha, self.alpha_decay, self.alpha_min)
         unlabeled = pool.unlabeled_positions()
-        out = self.scores(model, pool, unlabeled, rng=rng, round=round)
-        order = np.argsort(-out["score"], kind="stable")[:budget]
-        info = {name: v[order] for name, v in out["normalized"].items()}
-        info |= {f"{name}_raw": v[order] for name, v in out["raw"].items()}
-        info |= {"alpha": out["alpha"], "loss_weights": out["loss_weights"], "seconds": out["seconds"]}
-        return mmal.Selection(unlabeled[order], out["score"][order], info)
+        t0 = time.perf_counter()
+        got = self.inputs(model, pool, unlabeled)
+        t1 = time.perf_counter()
+        picked = mmal.arrays.grace(got["gradients"], budget, representations=got["representations"], rng=rng,
+                                   **self.options(round))
+        order = picked.positions
+        info = {name: v[order] for name, v in picked.info["normalized"].items()}
+        info |= {f"{name}_raw": v[order] for name, v in picked.info["raw"].items()}
+        info |= {"alpha": picked.info["alpha"], "loss_weights": got["loss_weights"],
+                 "seconds": {"gradients": t1 - t0, "criteria": time.perf_counter() - t1}}
+        return mmal.Selection(unlabeled[order], picked.picked_scores, info)
 
 
 VARIANTS = {

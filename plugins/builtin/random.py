@@ -1,7 +1,5 @@
 """Built-in plugin: the Random strategy (uniform sampling without replacement)."""
 
-import numpy as np
-
 import mmal
 
 
@@ -11,7 +9,7 @@ class Random(mmal.Strategy):
     needs_model = False
 
     def query(self, model, pool, budget, *, rng, round):
-        return mmal.Selection(rng.choice(pool.unlabeled_positions(), size=budget, replace=False).astype(np.int64))
+        return mmal.Selection(mmal.arrays.random(pool.n, budget, rng, candidates=pool.unlabeled_positions()).positions)
 
 
 @mmal.hookimpl
