@@ -167,7 +167,7 @@ def test_an_unfitted_model_and_a_model_fitted_on_another_pool_are_named():
     (mmal.strategies, "grace-i", {"alpha_decy": 0.5}, "did you mean 'alpha_decay'"),
     (mmal.strategies, "bald", {"T": "10"}, "parameter 'T' must be an int, got str '10'"),
     (mmal.strategies, "grace", {"alpha": "big"}, "parameter 'alpha' must be a number, got str 'big'"),
-    (mmal.task_models, "mtl", {"epochs": 2.5}, "parameter 'epochs' must be an int, got float 2.5"),
+    (mmal.task_models, "mtl", {"epochs": 2.5}, "parameter 'epochs' must be an int or none, got float 2.5"),
     (mmal.datasets, "toy", {"size": 30, "tsak": "regression"}, "no parameter 'tsak'; did you mean 'task'"),
 ])
 def test_misspelt_or_mistyped_arguments_say_what_is_meant(registry, name, params, words):
