@@ -84,9 +84,11 @@ def test_sizes(ds):
     assert tiny.train.n == 400 and np.bincount(tiny.oracle(tiny.train.ids)["M"].astype(int)).tolist() == [40] * 10
     assert set(tiny.train.ids) <= set(ds.train.ids) and tiny.test.ids.tolist() == ds.test.ids.tolist()
     assert mmal.datasets.get("uci-mfeat", size=55).train.n == 55
-    for bad in ("huge", 0, 1601, True):
+    for bad in ("huge", 0, 1601):
         with pytest.raises(ConfigError, match="uci-mfeat: size"):
             mmal.datasets.get("uci-mfeat", size=bad)
+    with pytest.raises(ConfigError, match="parameter 'size' must be a string or an int, got bool True"):
+        mmal.datasets.get("uci-mfeat", size=True)
 
 
 def test_license_ships_with_the_data():

@@ -105,6 +105,16 @@ def _explicit_rows(blocks) -> np.ndarray:
     return np.concatenate(parts, 1)
 
 
+def _finite(sq):
+    """``sq`` (squared row norms), or a ValueError naming the rows with NaN / inf."""
+    import torch
+
+    if not bool(torch.isfinite(sq).all()):
+        bad = torch.nonzero(~torch.isfinite(sq)).flatten()[:5].tolist()
+        raise ValueError(f"the embedding has NaN or inf in rows {bad}; clean the features or the model output first")
+    return sq
+
+
 class Embedding:
     """Rows of an explicit array, a :class:`RankOne`, or a sequence of RankOne blocks, on ``device``.
 
@@ -156,11 +166,7 @@ class Embedding:
         import torch
 
         if self._sq64 is None:
-            out = sum(math.prod(_rows_sq64(f) for f in b) for b in self.blocks)
-            if not bool(torch.isfinite(out).all()):
-                bad = torch.nonzero(~torch.isfinite(out)).flatten()[:5].tolist()
-                raise ValueError(f"the embedding has NaN or inf in rows {bad}; clean the features or the model output first")
-            self._sq64 = out
+            self._sq64 = _finite(sum(math.prod(_rows_sq64(f) for f in b) for b in self.blocks))
         return self._sq64
 
     def sq_norms(self):
@@ -176,7 +182,7 @@ class Embedding:
         if self.x is None and all(f.dtype == np.float32 for b in self.source for f in b):
             approx = self.sq_norms64().cpu()  # the fast-path factors are these rows
         else:
-            approx = sum(math.prod(_rows_sq64(torch.from_numpy(np.ascontiguousarray(f))) for f in b) for b in self.source)
+            approx = _finite(sum(math.prod(_rows_sq64(torch.from_numpy(np.ascontiguousarray(f))) for f in b) for b in self.source))
         top = float(approx.max())
         cand = torch.nonzero(approx >= top * (1 - 2.0**-18)).flatten().numpy()
         return int(cand[np.argmax(rows_sq(self.rows64(cand)))])  # np.argmax: the first maximum

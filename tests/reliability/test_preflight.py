@@ -65,7 +65,7 @@ def test_a_good_grid_passes_the_preflight_and_runs(tmp_path):
 
 def test_the_cli_fails_fast_with_every_problem(tmp_path):
     out = subprocess.run([sys.executable, "-m", "mmal", "bench", "--strategies", "bald,random,dbal", "--dataset", "toy",
-                          "--dataset-arg", "task=regression", "--model-arg", "alpah=2", "--out", str(tmp_path / "run")],
+                          "--dataset-arg", "task=regression", "--model-arg", "alpah=2", "--seeds", "0,1", "--out", str(tmp_path / "run")],
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert "pre-flight found 2 problem(s)" in out.stderr  # dbal supports regression; its model is checked once it builds
