@@ -48,8 +48,15 @@ def fmt(iv: dict | None, digits: int = 3) -> str:
 
 
 def runs(dirs: list[str]) -> tuple[list[dict], dict]:
-    """Every ok row of the given run directories, and the first one's config."""
-    rows = [r for d in dirs for r in read_rows(Path(d) / "results.jsonl") if r.get("status") == "ok"]
+    """Every ok row of the given run directories (a (strategy, seed, round) found in two of them
+    counted once, from the first), and the first one's config."""
+    rows, seen = [], set()
+    for d in dirs:
+        for r in read_rows(Path(d) / "results.jsonl"):
+            key = (r.get("strategy"), r.get("seed"), r.get("round"))
+            if r.get("status") == "ok" and key not in seen:
+                seen.add(key)
+                rows.append(r)
     cfg = json.loads((Path(dirs[0]) / "config.json").read_text())["config"]
     return rows, cfg
 
