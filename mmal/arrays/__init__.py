@@ -31,7 +31,7 @@ from ._badge import badge
 from ._bmmal import bmmal, modality_weights, scale_blocks
 from ._checks import Picks
 from ._dbal import dbal
-from ._grace import ModalityGradients, cosine_rows, curriculum_alpha, grace, grace_scores, minmax
+from ._grace import ModalityGradients, cosine_rows, curriculum_alpha, grace, grace_scores, minmax, rank_normalize
 from ._uncertainty import (
     bald, entropy, entropy_scores, least_confidence, least_confidence_scores, margin, margin_scores, mutual_information,
     predictive_std, random, top_scores,
@@ -40,6 +40,6 @@ from ._uncertainty import (
 __all__ = [
     "ModalityGradients", "Picks", "badge", "bald", "bmmal", "cosine_rows", "curriculum_alpha", "dbal", "entropy",
     "entropy_scores", "grace", "grace_scores", "least_confidence", "least_confidence_scores", "margin",
-    "margin_scores", "minmax", "modality_weights", "mutual_information", "predictive_std", "random", "scale_blocks",
+    "margin_scores", "minmax", "modality_weights", "mutual_information", "predictive_std", "random", "rank_normalize", "scale_blocks",
     "top_scores",
 ]

@@ -10,7 +10,8 @@ loss weight. Over the candidate set ``U``:
   (blocked tiles on the rank-1 factors, :mod:`mmal.kernels.distsum`); App. H replaces the
   gradients by representations ``f`` (``representations=[f_1, ..., f_R]``, summed the same way);
 - Eq. 6 easiness ``s_e = sum_k cos(g_k, g_{m_k}) = sum_k cos(delta_k, delta_{m_k})`` (0 with a zero vector);
-- each criterion min-max normalized over ``U`` (a constant criterion gives 0);
+- each criterion min-max normalized over ``U`` (a constant criterion gives 0); beyond the paper,
+  ``normalize="rank"`` maps it to its rank instead (``rank_normalize``, the ``grace-rank`` variant);
 - Eq. 7 ``s = alpha_t s_e + s_i s_r`` (``combine="product"``) or App. I
   ``s = alpha_t s_e + beta s_i + gamma s_r`` (``"additive"``), with Eq. 8
   ``alpha_t = alpha - (t - 1) alpha_decay`` for query round ``t`` (no floor unless ``alpha_min``);
@@ -31,6 +32,7 @@ from ._checks import Picks, array, candidate_positions, check_budget, generator,
 
 CRITERIA = ("i", "ir", "ire")
 COMBINE = ("product", "additive")
+NORMALIZE = ("minmax", "rank")
 
 
 def curriculum_alpha(round: int, alpha: float = 1.0, alpha_decay: float = 0.1, alpha_min: float | None = None) -> float:
@@ -49,6 +51,20 @@ def minmax(x: np.ndarray) -> np.ndarray:
     if not span > 1e-12 * max(abs(hi), abs(lo), 1e-300):
         return np.zeros_like(x)
     return (x - lo) / span
+
+
+def rank_normalize(x: np.ndarray) -> np.ndarray:
+    """Not in the paper (``grace-rank``): ``(rank - 1) / (n - 1)`` in [0, 1], ties at their mean rank
+    (``scipy.stats.rankdata(method="average")``); a constant criterion gives 0, as :func:`minmax`."""
+    from scipy.stats import rankdata
+
+    x = np.asarray(x, dtype=np.float64)
+    if x.size < 2 or not np.ptp(x) > 1e-12 * max(abs(x.max()), abs(x.min()), 1e-300):
+        return np.zeros_like(x)
+    return (rankdata(x, method="average") - 1.0) / (x.size - 1)
+
+
+NORMALIZERS = {"minmax": minmax, "rank": rank_normalize}
 
 
 def cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -101,12 +117,14 @@ def combine_scores(s_i, s_r, s_e, alpha: float, combine: str, beta: float = 1.0,
     return sum(terms)
 
 
-def check_options(criteria: str, combine: str, sample: int | None) -> None:
-    """Raise a ValueError for a criteria set, a combination or an Eq. 5 sample size GRACE does not define."""
+def check_options(criteria: str, combine: str, sample: int | None, normalize: str = "minmax") -> None:
+    """Raise a ValueError for a criteria set, a combination, a normalization or an Eq. 5 sample size GRACE does not define."""
     if criteria not in CRITERIA:
         raise ArrayError(f"criteria must be one of {CRITERIA} (GRACE-I, GRACE-IR, GRACE-IRE), got {criteria!r}")
     if combine not in COMBINE:
         raise ArrayError(f"combine must be 'product' (Eq. 7) or 'additive' (App. I), got {combine!r}")
+    if normalize not in NORMALIZE:
+        raise ArrayError(f"normalize must be 'minmax' (Sec. 3.4) or 'rank' (grace-rank), got {normalize!r}")
     if sample is not None and int(sample) < 2:
         raise ArrayError(f"sample (reference samples for Eq. 5) must be None or >= 2, got {sample}")
 
@@ -135,10 +153,11 @@ def grace_scores(gradients: Mapping[str, Any], *, round: int = 1, alpha: float =
                  alpha_min: float | None = None, criteria: str = "ire", combine: str = "product", beta: float = 1.0,
                  gamma: float = 1.0, representations: Sequence[Any] | None = None, sample: int | None = None,
                  rng: np.random.Generator | int | None = None, tile: int | None = None, device: str | None = None,
-                 dtype: str = "float32") -> dict:
+                 dtype: str = "float32", normalize: str = "minmax") -> dict:
     """Raw and normalized criteria and the score of every row, ``U`` = all rows given:
-    ``{"score", "raw", "normalized", "alpha"}``."""
-    check_options(criteria, combine, sample)
+    ``{"score", "raw", "normalized", "alpha"}``. ``normalize``: ``"minmax"`` (Sec. 3.4, the
+    paper) or ``"rank"`` (:func:`rank_normalize`, not in the paper)."""
+    check_options(criteria, combine, sample, normalize)
     alpha_t = curriculum_alpha(round, alpha, alpha_decay, alpha_min)
     grads = modality_gradients(gradients)
     raw = {"informativeness": informativeness(grads)}
@@ -150,7 +169,7 @@ def grace_scores(gradients: Mapping[str, Any], *, round: int = 1, alpha: float =
                 [array(f, f"representations[{j}]", ndim=2, shape="[N, d]", n=n) for j, f in enumerate(representations)])
         raw["representativeness"] = summed_distances(embs, sample=sample, rng=None if sample is None else generator(rng),
                                                      tile=tile, device=device, dtype=dtype)
-    norm = {name: minmax(v) for name, v in raw.items()}
+    norm = {name: NORMALIZERS[normalize](v) for name, v in raw.items()}
     score = combine_scores(norm["informativeness"], norm.get("representativeness"), norm.get("easiness"),
                            alpha_t, combine, beta, gamma)
     return {"score": score, "raw": raw, "normalized": norm, "alpha": alpha_t}
