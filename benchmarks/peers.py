@@ -502,6 +502,14 @@ def add_args(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--peers-out", default=str(HERE / "results" / "peers.json"))
 
 
+def warm_up(mem_gb: float) -> None:
+    """Imports and first-call costs (skactiveml and baal take seconds to import) out of the timings."""
+    for case in cases("tiny", mem_gb):
+        peers, mine = case.make()
+        for impl in [mine, *peers]:
+            impl.run()
+
+
 def run_suite(args) -> list[dict]:
     import torch
 
@@ -516,6 +524,7 @@ def run_suite(args) -> list[dict]:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(dict(meta=meta, rows=rows), indent=1, default=str))
 
+    warm_up(args.mem_gb)
     print(HEAD, flush=True)
     wanted = [w for w in args.cases.split(",") if w]
     for case in cases(args.size, args.mem_gb):

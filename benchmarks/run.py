@@ -6,6 +6,7 @@
     python benchmarks/run.py --sizes simsv2,cherma         # some scales only
     python benchmarks/run.py --sizes cherma=5000           # a family at another pool size
     python benchmarks/run.py --no-micro --strategies badge,coreset
+    python benchmarks/run.py --peers [--write-results]     # mmal vs scikit-activeml, baal, modAL, ... (peers.py)
 
 Micro-benchmarks: runs benchmarks/bench_kernels.py, bench_grads.py and bench_grace.py (``--quick``
 passed on; quick runs write ``results/quick_grads.json`` / ``quick_grace.json``) as child
@@ -228,7 +229,16 @@ def main() -> None:
     ap.add_argument("--no-micro", action="store_true", help="skip the micro-benchmarks")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=str(RESULTS / "suite.json"))
+    ap.add_argument("--peers", action="store_true", help="run the peer comparison (benchmarks/peers.py) instead")
+    sys.path.insert(0, str(HERE))
+    import peers
+
+    peers.add_args(ap)
     args = ap.parse_args()
+    if args.peers:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        peers.run_suite(args)
+        return
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
 
