@@ -6,6 +6,7 @@
     python benchmarks/run.py --sizes simsv2,cherma         # some scales only
     python benchmarks/run.py --sizes cherma=5000           # a family at another pool size
     python benchmarks/run.py --no-micro --strategies badge,coreset
+    python benchmarks/run.py --peers [--write-results]     # mmal vs scikit-activeml, baal, modAL, ... (peers.py)
 
 Micro-benchmarks: runs benchmarks/bench_kernels.py, bench_grads.py and bench_grace.py (``--quick``
 passed on; quick runs write ``results/quick_grads.json`` / ``quick_grace.json``) as child
@@ -13,13 +14,16 @@ processes and adds the rows of this run (fast seconds and the ratio against the 
 formula measured in the same run) to the table.
 
 Query cycles: for each scale, the synthetic generator's ``features`` view (one vector per
-modality; small models with their default hidden sizes, ``--epochs`` epochs; ``mtl``, GRACE's
+modality; small models with their default hidden sizes, trained to their converged default budget
+or ``--epochs`` epochs; ``mtl``, GRACE's
 model, where it serves, and BMMAL's ``mm-classifier`` at VGGSound scale: 180k clips, audio +
 visual 512-d, 309 classes, budgets 1,000 and 5,000), an initial
 labeled set, one model fit per model kind (timed apart as ``train``), then each strategy's
 ``query`` for one round's budget (timed as ``query``). Peak memory of a query is the largest
 RSS seen during it (sampled every 5 ms) minus the RSS before it. ``ratio`` for a query is the
-paper's RTX 3090 time (GRACE supplement G, Table 3) over ours, where the paper gives one.
+paper's RTX 3090 time (GRACE supplement G, Table 3) over ours, where the paper gives one: their
+GPU and their (larger) models against our CPU and small models, a ratio of two different
+set-ups, not a like-for-like speed-up.
 Writes benchmarks/results/suite.json.
 """
 
@@ -70,9 +74,10 @@ SCALES = {
     "simsv2": (synthetic_family("make_simsv2"), 2722, 100, (100,), "mtl"),
     "cherma": (synthetic_family("make_cherma"), 17230, 1000, (1000,), "mtl"),
     "food101": (synthetic_family("make_food101"), 45719, 1000, (1000,), "mtl"),
+    "kineticssound": (synthetic_family("make_kinetics_sound"), 14739, 1000, (1000,), "mm-classifier"),  # BMMAL's KS
     "vggsound": (make_vggsound, 180_000, 1000, (1000, 5000), "mm-classifier"),  # BMMAL's model and sizes
 }
-QUICK = {"simsv2": 600, "cherma": 2000, "food101": 2000, "vggsound": 3000}
+QUICK = {"simsv2": 600, "cherma": 2000, "food101": 2000, "kineticssound": 2000, "vggsound": 3000}
 STRATEGIES = ("random", "modal-entropy", "bald", "dbal", "coreset", "coregcn", "gcnal", "badge", "bmmal", "grace")
 PAPER_3090_S = {  # GRACE supplement G, Table 3: query seconds per AL cycle on an RTX 3090
     ("simsv2", "coreset"): 5.09, ("simsv2", "gcnal"): 16.04, ("simsv2", "dbal"): 5.01, ("simsv2", "grace"): 25.73,
@@ -141,9 +146,10 @@ def query_cycles(family: str, n_train: int, strategies: list[str], epochs: int, 
                 continue
             mname = model_for(strat, pool.task.kind, preferred) if strat.needs_model else None
             if mname and mname not in models:
-                model, t_fit, m_fit = measured(lambda: mmal.task_models.get(mname, epochs=epochs).fit(pool, seed=seed))
+                budget_kw = {} if epochs is None else dict(epochs=epochs)  # None: the model's converged default
+                model, t_fit, m_fit = measured(lambda: mmal.task_models.get(mname, **budget_kw).fit(pool, seed=seed))
                 models[mname] = model
-                rows.append(dict(kind="train", name=f"train {mname} ({epochs} epochs)", family=family, size=size,
+                rows.append(dict(kind="train", name=f"train {mname} ({f'{epochs} epochs' if epochs else 'converged budget'})", family=family, size=size,
                                  seconds=t_fit, peak_mb=m_fit, ratio=None, backend="cpu"))
                 on_row(rows)
             model = models.get(mname)
@@ -224,11 +230,22 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help=f"small pools {QUICK} and quick micro-benchmarks")
     ap.add_argument("--sizes", default=",".join(SCALES), help="families to run, optionally family=pool_size")
     ap.add_argument("--strategies", default=",".join(STRATEGIES))
-    ap.add_argument("--epochs", type=int, default=2, help="training epochs of each model (training is timed apart)")
+    ap.add_argument("--epochs", type=int, default=None,
+                    help="training epochs of each model (timed apart); default: the models' converged budget "
+                         "(epochs=None: at least min_steps optimizer steps and min_epochs)")
     ap.add_argument("--no-micro", action="store_true", help="skip the micro-benchmarks")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=str(RESULTS / "suite.json"))
+    ap.add_argument("--peers", action="store_true", help="run the peer comparison (benchmarks/peers.py) instead")
+    sys.path.insert(0, str(HERE))
+    import peers
+
+    peers.add_args(ap)
     args = ap.parse_args()
+    if args.peers:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        peers.run_suite(args)
+        return
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
 

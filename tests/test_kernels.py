@@ -235,17 +235,18 @@ def test_weighted_d2_seeding_deferred_has_the_exact_distribution():
     assert _chi2_p(counts, exact_sequence_probs(PAIRS, 3, w), runs) > 1e-3
 
 
-def test_kmeanspp_defer_auto_switches_on_size_and_rejects_bad_values():
+def test_kmeanspp_defer_auto_follows_the_cost_model_and_rejects_bad_values():
     from mmal.kernels.embedding import Embedding
-    from mmal.kernels.kmeanspp import DEFER_ABOVE, _check_defer
+    from mmal.kernels.kmeanspp import _check_defer, defer_pays
 
     import torch
 
     small = Embedding(np.zeros((10, 4), np.float32), torch.device("cpu"))
-    assert _check_defer("auto", small) is False
-    big = Embedding(RankOne(np.zeros((DEFER_ABOVE // 8 + 1, 4), np.float32), np.zeros((DEFER_ABOVE // 8 + 1, 4), np.float32)),
-                    torch.device("cpu"))
-    assert _check_defer("auto", big) is True
+    assert _check_defer("auto", small, 3) is False
+    assert not defer_pays(300, 21, 20) and not defer_pays(16_230, 263, 2)  # few picks: per-pick refresh
+    assert defer_pays(16_230, 39, 1000) and defer_pays(179_000, 1333, 1000)  # CHERMA / VGGSound BADGE budgets
+    big = Embedding(RankOne(np.zeros((1 << 18, 4), np.float32), np.zeros((1 << 18, 4), np.float32)), torch.device("cpu"))
+    assert _check_defer("auto", big, 100) is True
     with pytest.raises(ValueError, match="defer"):
         kmeanspp(np.ones((3, 2)), 2, np.random.default_rng(0), defer="yes")
 

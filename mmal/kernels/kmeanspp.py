@@ -41,16 +41,22 @@ from .backend import device as _device, few_threads_for_small
 from .cover import Cover
 from .embedding import Embedding, Rows
 
-#: ``defer="auto"`` defers refreshes when one pass reads more than this many floats (~64 MB):
-#: below it a pass stays in cache and refreshing after every pick costs no more than a check.
-DEFER_ABOVE = 1 << 24
-#: Cost model of the refresh rule, in floats read (a multiply-add counts ``1 / GEMM_REUSE``: on a
-#: CPU a GEMM does ~15 in the time a pass reads one float): a refresh costs
-#: ``N * width * (1 + P / GEMM_REUSE)`` (one pass + the GEMM over the ``P`` pending centers), a
-#: block of proposals ``CHECK_COST + P * width * (1 + PROPOSALS / GEMM_REUSE)`` (per-block
-#: overhead, ~1.5 ms on a CPU, + reading the pending rows + the GEMM against them).
+#: Cost model, in floats read (a multiply-add counts ``1 / GEMM_REUSE``: on a CPU a GEMM does ~15 in
+#: the time a pass reads one float). Refresh rule: a refresh costs ``N * width * (1 + P / GEMM_REUSE)``
+#: (one pass + the GEMM over the ``P`` pending centers), a block of proposals ``CHECK_COST + P * width
+#: * (1 + PROPOSALS / GEMM_REUSE)`` (per-block overhead + reading the pending rows + the GEMM).
+#: ``defer="auto"`` (:func:`defer_pays`): a per-pick refresh costs ``PICK_COST + N * width`` per pick,
+#: a deferred pick ``ACCEPT_COST`` (its check and the update of the later proposals) plus its share of
+#: the blocks and of the refreshes. The overheads are a few small torch ops each, so their ratio to a
+#: float read stays put when the machine is loaded (both slow down alike) and the choice, a function
+#: of ``(N, width, k)`` only, keeps the picks a function of the data and the seed. The constants were
+#: measured by :func:`calibrate` (2-core CPU, 1 thread, load ~19: pick 0.46-0.66M, accept 0.37-0.62M floats).
 CHECK_COST = 1 << 22
 GEMM_REUSE = 15
+PICK_COST = 1 << 19
+ACCEPT_COST = 400_000
+#: Acceptance rate assumed by the model (measured: ~2% against the first center, ~95% after one refresh).
+ACCEPT_RATE = 0.5
 #: Blocks of proposals drawn since the last refresh before the acceptance rate is trusted.
 MIN_BLOCKS = 4
 #: Proposals drawn (and checked against the pending centers in one GEMM) per rejection block.
@@ -66,7 +72,7 @@ def kmeanspp(
     ``emb``: an array ``[N, D]``, a :class:`~mmal.grads.RankOne`, or a sequence of RankOne
     blocks (their concatenation); rank-1 input is never materialized (memory ``O(N (c+d))``).
     ``defer``: draw by rejection sampling against a stale ``D^2`` (module docstring); ``"auto"``
-    defers when ``N x width > DEFER_ABOVE``. Already-picked points are never picked again; when
+    defers when the cost model says it pays (:func:`defer_pays`). Already-picked points are never picked again; when
     every remaining point has ``D^2 = 0`` the rest are drawn uniformly among the unpicked
     points, with a warning.
     """
@@ -86,7 +92,7 @@ def d2_seeding(e: Embedding, first: int, k: int, rng: np.random.Generator, *, we
     With ``weights`` (a float64 tensor [N]) the probability is ``w_i D_i^2 / sum w D^2``
     (weighted k-means++ seeding). ``defer`` as in :func:`kmeanspp`.
     """
-    return _D2Sampler(e, first, k, rng, weights, _check_defer(defer, e)).run()
+    return _D2Sampler(e, first, k, rng, weights, _check_defer(defer, e, k)).run()
 
 
 class _D2Sampler:
@@ -202,9 +208,47 @@ class _D2Sampler:
         return torch.cumsum(torch.as_tensor(~self.picked, dtype=torch.float64, device=self.e.device), 0)
 
 
-def _check_defer(defer, e: Embedding) -> bool:
+def defer_pays(n: int, width: int, k: int) -> bool:
+    """The cost model of ``defer="auto"`` (constants above): ``True`` when ``k`` deferred picks
+    (their checks, ``k / (PROPOSALS * ACCEPT_RATE)`` blocks against on average ``k / 2`` pending
+    centers, two refreshes) cost less than ``k - 1`` per-pick refreshes."""
+    pass_ = float(n) * width
+    per_pick = (k - 1) * (PICK_COST + pass_)
+    blocks = k / (PROPOSALS * ACCEPT_RATE)
+    deferred = (k * ACCEPT_COST + 2 * pass_ * (1 + k / (2 * GEMM_REUSE))
+                + blocks * (CHECK_COST + k / 2 * width * (1 + PROPOSALS / GEMM_REUSE)))
+    return deferred < per_pick
+
+
+def calibrate(n: int = 2000, width: int = 16, k: int = 400, big: int = 1 << 25) -> dict:
+    """Measures the cost model's overheads on this machine, in floats read: the per-pick cost of each
+    mode on a pool small enough that its passes are negligible, over the time per float of a
+    ``big``-float GEMV pass. Returns ``dict(pick_cost=..., accept_cost=..., seconds_per_float=...)``."""
+    import time
+
+    import torch
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(n, width)).astype(np.float32)
+    a, v = torch.randn(big // 256, 256), torch.randn(256)
+    a @ v
+    t = time.perf_counter()
+    for _ in range(5):
+        a @ v
+    per_float = (time.perf_counter() - t) / (5 * big)
+    out = {}
+    for key, defer in (("pick_cost", False), ("accept_cost", True)):
+        kmeanspp(x, 20, np.random.default_rng(1), defer=defer)
+        t = time.perf_counter()
+        kmeanspp(x, k, np.random.default_rng(1), defer=defer)
+        out[key] = (time.perf_counter() - t) / k / per_float - (n * width if not defer else 0)
+    out["seconds_per_float"] = per_float
+    return out
+
+
+def _check_defer(defer, e: Embedding, k: int) -> bool:
     if isinstance(defer, str) and defer == "auto":
-        return e.n * e.width > DEFER_ABOVE
+        return defer_pays(e.n, e.width, k)
     if not isinstance(defer, (bool, np.bool_)):
         raise ValueError(f"defer must be 'auto', True or False, got {defer!r}")
     return bool(defer)
