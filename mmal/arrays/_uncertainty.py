@@ -34,20 +34,37 @@ def predictive(proba: Any, name: str = "proba") -> np.ndarray:
     return p if p.ndim == 2 else p.mean(axis=2)
 
 
+def _per_row(proba: Any, fn, rows: int = 1024) -> np.ndarray:
+    """``fn`` of the predictive distribution, ``rows`` samples at a time: each chunk is cast to
+    float64 once, checked (:func:`probability_chunk`) and scored while it is in cache (no float64
+    copy of the whole array; the values are those of a float64 implementation)."""
+    a = probability_shape(proba, "proba")
+    out = np.empty(len(a))
+    for s in range(0, len(a), rows):
+        q = np.asarray(a[s : s + rows], dtype=np.float64)
+        probability_chunk(q, "proba", s)
+        out[s : s + rows] = fn(q if q.ndim == 2 else q.mean(axis=2))
+    return out
+
+
 def least_confidence_scores(proba: Any) -> np.ndarray:
     """``1 - max_c p_c`` per row."""
-    return 1.0 - predictive(proba).max(axis=1)
+    return _per_row(proba, lambda p: 1.0 - p.max(axis=1))
+
+
+def _margin(p: np.ndarray) -> np.ndarray:
+    top2 = np.partition(p, p.shape[1] - 2, axis=1)[:, -2:]  # [p_(2), p_(1)], no full sort
+    return 1.0 - (top2[:, 1] - top2[:, 0])
 
 
 def margin_scores(proba: Any) -> np.ndarray:
     """``1 - (p_(1) - p_(2))`` per row (the top two classes)."""
-    top2 = np.sort(predictive(proba), axis=1)[:, -2:]
-    return 1.0 - (top2[:, 1] - top2[:, 0])
+    return _per_row(proba, _margin)
 
 
 def entropy_scores(proba: Any) -> np.ndarray:
     """``-sum_c p_c log p_c`` per row."""
-    return -_xlogy(predictive(proba)).sum(axis=1)
+    return _per_row(proba, lambda p: -_xlogy(p).sum(axis=1))
 
 
 def mutual_information(samples: Any, rows: int | None = None, *, dtype: str | None = None) -> np.ndarray:
