@@ -192,6 +192,7 @@ def plot(data: dict, path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     summary = data["summary"]
     cases = list(dict.fromkeys((s["model"], s["family"]) for s in summary))
@@ -207,6 +208,8 @@ def plot(data: dict, path: Path) -> None:
         ax.plot(n, [x["default"] for x in s], "o-", color="C0", label="default")
         ax.plot(n, [x["old"] for x in s], "x:", color="C3", label=f"old ({old})")
         ax.set_xscale("log")
+        ax.set_xticks(n, [str(v) for v in n])
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_title(f"{model} / {family.replace('-synthetic', '')}", fontsize=9)
         ax.set_xlabel("labeled samples", fontsize=8)
         ax.set_ylabel(s[0]["metric"], fontsize=8)
