@@ -161,7 +161,12 @@ def main() -> None:
     cfg = json.loads((run / "config.json").read_text())["config"] if (run / "config.json").exists() else {}
     full = [r["metrics"][args.metric] for r in rows if r.get("status") == "ok" and r["strategy"] == "full-data"]
     res["full_data"] = ci95(full) if full else None
-    res["failed_cells"] = sorted({r["cell"] for r in rows if r.get("status") == "failed"})
+    ok = {(r["strategy"], r["seed"]) for r in rows if r.get("status") == "ok" and r["strategy"] == "full-data"}
+    ok |= {(s, seed) for s, r in res["strategies"].items() for seed in r["seeds"]}
+    failed = [r for r in rows if r.get("status") == "failed"]
+    # a failed row of a cell that a later --resume finished (an interrupted run) is not a failure of the result
+    res["failed_cells"] = sorted({r["cell"] for r in failed if (r["strategy"], r["seed"]) not in ok})
+    res["resumed_cells"] = sorted({r["cell"] for r in failed if (r["strategy"], r["seed"]) in ok})
     res["incomplete"] = incomplete(rows, res)
     table = markdown(res)
     lines = verdict(res)
@@ -191,6 +196,9 @@ def main() -> None:
                    f"{fmt_ci(res['full_data'])}."]
     if res["incomplete"]:
         md += ["", f"Not finished in the run (left out of the table): {', '.join(res['incomplete'])}."]
+    if res["resumed_cells"]:
+        md += ["", f"Interrupted and finished on `--resume` (a failed row in the store, then every round): "
+                   f"{len(res['resumed_cells'])} cells."]
     if res["failed_cells"]:
         md += ["", f"Failed cells: {', '.join(res['failed_cells'])}."]
     if args.notes:
