@@ -21,8 +21,8 @@ of a grid at that size on the test set (an oracle choice: an upper bound no real
 
 The labeled set of (size, seed) is a uniform random sample of the train split
 (``numpy.random.default_rng([seed, size])``), as the initial pool of an AL run. Writes
-``benchmarks/results/calibration.json`` (every curve: metric after each checkpoint's steps) and
-``benchmarks/results/calibration.png``.
+``benchmarks/results/calibration.json`` (every curve: metric after each checkpoint's steps) and the
+figure ``docs/img/calibration.png`` (``--figure``; docs/task-models.md shows it).
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 RESULTS = Path(__file__).parent / "results"
+FIGURE = Path(__file__).resolve().parents[1] / "docs" / "img" / "calibration.png"
 SIZES = (20, 50, 100, 200, 500, 1000, 2000)
 # model:family; each family at a train size that holds the largest labeled set
 CASES = (
@@ -191,6 +192,7 @@ def plot(data: dict, path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     summary = data["summary"]
     cases = list(dict.fromkeys((s["model"], s["family"]) for s in summary))
@@ -206,6 +208,8 @@ def plot(data: dict, path: Path) -> None:
         ax.plot(n, [x["default"] for x in s], "o-", color="C0", label="default")
         ax.plot(n, [x["old"] for x in s], "x:", color="C3", label=f"old ({old})")
         ax.set_xscale("log")
+        ax.set_xticks(n, [str(v) for v in n])
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_title(f"{model} / {family.replace('-synthetic', '')}", fontsize=9)
         ax.set_xlabel("labeled samples", fontsize=8)
         ax.set_ylabel(s[0]["metric"], fontsize=8)
@@ -213,8 +217,10 @@ def plot(data: dict, path: Path) -> None:
         ax.legend(fontsize=6)
     for ax in list(axes.flat)[len(cases):]:
         ax.axis("off")
-    fig.suptitle(f"defaults vs long-trained reference (mean of {len(data['meta']['seeds'])} seeds)", fontsize=10)
+    n_seeds = len({r["seed"] for r in data["rows"]})
+    fig.suptitle(f"defaults vs long-trained reference ({n_seeds} seed{'s' if n_seeds > 1 else ''}; mean over seeds)", fontsize=10)
     fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
@@ -238,6 +244,7 @@ def main() -> None:
     ap.add_argument("--ref-factor", type=int, default=None, help="reference = this many times the default budget (default 4)")
     ap.add_argument("--verify", action="store_true", help="refit each default separately and check it equals its checkpoint")
     ap.add_argument("--out", default=str(RESULTS / "calibration.json"))
+    ap.add_argument("--figure", default=str(FIGURE), help="where the figure goes (default docs/img/calibration.png)")
     ap.add_argument("--no-plot", action="store_true")
     ap.add_argument("--resume", action="store_true", help="keep the rows already in --out, run the missing ones")
     ap.add_argument("--render", action="store_true", help="only redraw the figure and print the table of an existing --out")
@@ -245,7 +252,7 @@ def main() -> None:
     if args.render:
         data = json.loads(Path(args.out).read_text())
         data["summary"] = summarize(data["rows"])
-        plot(data, Path(args.out).with_suffix(".png"))
+        plot(data, Path(args.figure))
         print(markdown(data))
         return
     cases = args.cases.split(",") if args.cases else (QUICK_CASES if args.quick else CASES)
@@ -259,8 +266,8 @@ def main() -> None:
               f"old {s['old']:.4f} reference {s['reference']:.4f} gap {s['gap']:+.4f} (max {s['gap_max']:+.4f})")
     print(markdown(data))
     if not args.no_plot:
-        plot(data, out.with_suffix(".png"))
-        print("wrote", out, "and", out.with_suffix(".png"))
+        plot(data, Path(args.figure))
+        print("wrote", out, "and", args.figure)
 
 
 if __name__ == "__main__":

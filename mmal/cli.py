@@ -93,6 +93,15 @@ def _bench_overrides(args: argparse.Namespace) -> list[str]:
     return out
 
 
+def _changes(args: argparse.Namespace) -> list[str]:
+    """The command-line flags that change the config, as typed (``--dataset toy``), in a fixed order."""
+    out = [f"--{flag.replace('_', '-')} {getattr(args, flag)}" for flag in
+           ("strategies", "dataset", "seeds", "rounds", "init", "budget", "size", "task_model")
+           if getattr(args, flag) is not None]
+    out += [f"--dataset-arg {kv}" for kv in args.dataset_arg] + [f"--model-arg {kv}" for kv in args.model_arg]
+    return out + [f"--set {kv}" for kv in args.set]
+
+
 def _select(entries: list[Any], names: list[str]) -> list[Any]:
     """The config entries with each listed label (else every entry of that name), in the
     listed order; a name the config lacks is added as a bare entry."""
@@ -122,9 +131,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
         raw["strategies"] = _select(raw.get("strategies", []), _csv(args.strategies))
     if args.dataset:
         raw["datasets"] = _select(raw.get("datasets", []), _csv(args.dataset))
+    changes = _changes(args)
+    if changes and not any(kv.partition("=")[0].strip() == "description" for kv in args.set):
+        # the shipped description no longer holds: say what ran instead of claiming it
+        what = f"`{Path(source).name}`" if args.config else f"protocol `{args.protocol or raw.get('name', 'default')}`"
+        raw["description"] = f"{what} changed on the command line: {' '.join(changes)}"
     apply_overrides(raw, _bench_overrides(args))
     cfg = validate(raw, source=source or "the default config")
     out = Path(args.out or Path("runs") / cfg["name"])
+    print(f"{cfg['name']}: {cfg['description'] or '(no description)'}; writing {out}", flush=True)
     try:
         result = run_bench(cfg, out, resume=args.resume, force=args.force, executor=args.executor, jobs=args.jobs,
                            address=args.address, progress=args.progress, report=not args.no_report)
@@ -139,6 +154,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
             table = result.report.dir / f"table_{slug(name)}.md"
             if table.exists():
                 print(f"## {name}\n\n{table.read_text()}")
+        summary = result.report.dir / "summary.md"
+        if summary.exists():
+            print(f"\n{summary.read_text().rstrip()}\n")
+        print(f"summary: {summary}")
         print(f"report: {result.report.dir / 'report.md'}")
     print(f"results: {out / 'results.jsonl'}")
     if result.failed:
@@ -213,7 +232,9 @@ def build_parser() -> argparse.ArgumentParser:
     ls.set_defaults(func=cmd_list)
 
     b = sub.add_parser("bench", help="run datasets x strategies x seeds and compare them (resumable)",
-                       description="Without --config, runs the embedded default (a small synthetic benchmark).")
+                       description="Without --config or --protocol, runs the shipped protocol `default` (real data: uci-mfeat; "
+                                   "`mmal protocols --path default`). Prints the comparison table and the summary "
+                                   "(who beat the baseline, by how much, with p-values) at the end.")
     b.add_argument("--config", help="a TOML (or YAML) config file, e.g. an edited copy of a shipped protocol")
     b.add_argument("--protocol", help="a shipped paper protocol by name, e.g. simsv2-regression (see `mmal protocols`)")
     b.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",

@@ -23,11 +23,12 @@ def test_suite_smoke(tmp_path):
 def test_calibration_quick(tmp_path):
     """The calibration benchmark's one command runs; each default model equals its checkpoint in the long run."""
     out = tmp_path / "calibration.json"
-    run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "calibration.py"), "--quick", "--out", str(out)],
+    run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "calibration.py"), "--quick", "--out", str(out),
+                          "--figure", str(tmp_path / "fig.png")],
                          capture_output=True, text=True, timeout=900, cwd=tmp_path)
     assert run.returncode == 0, run.stderr[-2000:]
     data = json.loads(out.read_text())
-    assert out.with_suffix(".png").stat().st_size > 0
+    assert (tmp_path / "fig.png").stat().st_size > 0
     cases = {(r["model"], r["family"]) for r in data["rows"]}
     assert cases == {("mm-classifier", "uci-mfeat"), ("linear", "cherma-synthetic")}
     for r in data["rows"]:
