@@ -264,7 +264,94 @@ def plot(name: str, label: str, res: dict, out: Path) -> Path:
     return path
 
 
+# ------------------------------------------------------------ modality competition probe
+def unimodal_pool(pool, modality: str):
+    """The same samples, labels and mask with one modality only (a single fused head "M")."""
+    from mmal import Pool, Task
+
+    t = pool.task
+    return Pool({modality: pool.modalities[modality]}, Task("classification", n_classes=t.n_classes),
+                ids=pool.ids, labels={"M": pool.labels["M"]}, labeled=pool.labeled,
+                lengths={k: v for k, v in pool.lengths.items() if k == modality}, check_finite=False)
+
+
+def top1(pred: np.ndarray, y: np.ndarray) -> float:
+    pred = np.asarray(pred)
+    return float(np.mean((pred.argmax(1) if pred.ndim == 2 else pred) == y))
+
+
+def competition(dataset: str, size: str, n_labeled: list[int], seeds: list[int], model_args: dict) -> dict:
+    """BMMAL Sec. 2.2's premise on our data: is the weaker modality under-trained by joint training?
+    Per labeled count and seed (random labels, the bench's data seed 0): the test accuracy of each
+    unimodal head of the joint Eq. 1 model against a model trained on that modality alone on the
+    same labels, with the same settings."""
+    from mmal import task_models as models
+    from mmal.metrics import evaluate
+
+    ds = datasets.get(dataset, size=size, seed=0)
+    mods = list(ds.train.modality_names)
+    out: dict = {"dataset": dataset, "size": size, "model_args": model_args, "rows": []}
+    for n in n_labeled:
+        for seed in seeds:
+            rng = np.random.default_rng([seed, n])
+            train = ds.train.take(np.arange(ds.train.n))
+            pos = rng.choice(train.n, n, replace=False)
+            ids = train.ids[pos]
+            train.label(ids, ds.oracle(ids))
+            row = {"n": n, "seed": seed}
+            joint = models.get("mm-classifier", **model_args).fit(train, seed=seed)
+            pred = joint.predict(ds.test)
+            heads = getattr(joint, "unimodal_heads", {})
+            row["fused"] = float(evaluate(ds.test.task, {"M": ds.test.labels["M"]}, {"M": pred["M"]})["acc"])
+            for m in mods:
+                row[f"joint:{m}"] = top1(pred[heads[m]], ds.test.labels["M"])
+                solo = models.get("mm-classifier", **model_args).fit(unimodal_pool(train, m), seed=seed)
+                row[f"alone:{m}"] = top1(solo.predict(unimodal_pool(ds.test, m))["M"], ds.test.labels["M"])
+            print(row, flush=True)
+            out["rows"].append(row)
+    return out
+
+
+def competition_md(res: dict) -> str:
+    rows = res["rows"]
+    keys = [k for k in rows[0] if k not in ("n", "seed")]
+    lines = [f"Modality competition probe: {res['dataset']} ({res['size']}), model args {res['model_args']}; "
+             "test top-1, mean ± 95% CI over seeds, random labels.", "",
+             "| labeled | " + " | ".join(keys) + " | " + " | ".join(f"joint - alone ({k.split(':')[1]}), p" for k in keys if k.startswith("joint:")) + " |",
+             "|---|" + "---|" * (len(keys) + sum(k.startswith("joint:") for k in keys))]
+    for n in sorted({r["n"] for r in rows}):
+        rs = [r for r in rows if r["n"] == n]
+        cells = [ci(interval([r[k] for r in rs])) for k in keys]
+        for k in keys:
+            if k.startswith("joint:"):
+                m = k.split(":")[1]
+                cells.append(pv(paired({r["seed"]: r[k] for r in rs}, {r["seed"]: r[f"alone:{m}"] for r in rs})))
+        lines.append(f"| {n} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv=None) -> None:
+    import sys
+
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] == "competition":
+        ap = argparse.ArgumentParser(prog="trial_bmmal.py competition")
+        ap.add_argument("--dataset", default="kineticssound-synthetic")
+        ap.add_argument("--size", default="small")
+        ap.add_argument("--labeled", default="200,600,1200")
+        ap.add_argument("--seeds", default="0,1,2")
+        ap.add_argument("--model-arg", action="append", default=[], help="KEY=VALUE (JSON value), e.g. epochs=45")
+        ap.add_argument("--name", required=True)
+        ap.add_argument("--out", type=Path, default=OUT)
+        a = ap.parse_args(argv[1:])
+        margs = {k: json.loads(v) if v[:1] in "0123456789[{-tfn\"" else v for k, v in (x.split("=", 1) for x in a.model_arg)}
+        res = competition(a.dataset, a.size, [int(x) for x in a.labeled.split(",")], [int(x) for x in a.seeds.split(",")], margs)
+        a.out.mkdir(parents=True, exist_ok=True)
+        (a.out / f"{a.name}.json").write_text(json.dumps(res, indent=1) + "\n")
+        md = competition_md(res)
+        (a.out / f"{a.name}.md").write_text(md)
+        print(md)
+        return
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("runs", nargs="+", type=Path, help="mmal bench run directories (their rows are pooled)")
     ap.add_argument("--name", required=True, help="output file stem, e.g. ks-concat")
