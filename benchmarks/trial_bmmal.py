@@ -68,7 +68,7 @@ def interval(values) -> dict:
 
 def paired(a: dict[int, float], b: dict[int, float]) -> dict | None:
     t = paired_test(a, b, lower=False)
-    return None if t is None else {"diff": t.diff.mean, "half_width": t.diff.half_width, "p": t.p, "n": len(t.seeds)}
+    return None if t is None else {"diff": t.diff.mean, "half_width": t.diff.half_width, "p": t.p, "n": len(t.seeds), "note": t.note}
 
 
 def meta_of(rows: list[dict]):
@@ -131,6 +131,8 @@ def curves(cells: dict[str, dict[int, list[dict]]]) -> dict:
                         for m in mods}
         c["sel_contrib"] = {m: {seed: [((r.get("selection_contributions") or {}).get(m, float("nan"))) for r in by_seed[seed]]
                                 for seed in seeds} for m in mods}
+        c["pool_contrib"] = {m: {seed: [((r.get("info") or {}).get("contribution_pool") or {}).get(m, float("nan")) for r in by_seed[seed]]
+                                 for seed in seeds} for m in mods}
         out[s] = c
     return out
 
@@ -161,7 +163,8 @@ def summarize(cells: dict[str, dict[int, list[dict]]], pool, index) -> dict:
         entry["acc"] = per_round_stats(c, lambda x: x["acc"], cv.get("random") if s != "random" else None)
         if "badge" in cv and s != "badge":
             entry["acc_vs_badge"] = [r["vs"] for r in per_round_stats(c, lambda x: x["acc"], cv["badge"])]
-        entry["unimodal"] = {m: per_round_stats(c, lambda x, m=m: x["unimodal"][m], None) for m in c["unimodal"]}
+        ref = cv["badge"] if "badge" in cv and s != "badge" else None  # BMMAL Fig. 4d-e: unimodal heads against BADGE
+        entry["unimodal"] = {m: per_round_stats(c, lambda x, m=m: x["unimodal"][m], ref) for m in c["unimodal"]}
         entry["contrib"] = {m: per_round_stats(c, lambda x, m=m: x["contrib"][m], None) for m in c["contrib"]}
         # the gap Phi_strong - Phi_weak per round (BMMAL Sec. 4.4: BMMAL's gap should be the smallest)
         mods = list(c["contrib"])
@@ -169,7 +172,11 @@ def summarize(cells: dict[str, dict[int, list[dict]]], pool, index) -> dict:
             gap = {seed: [abs(a - b) for a, b in zip(c["contrib"][mods[0]][seed], c["contrib"][mods[1]][seed])] for seed in c["seeds"]}
             entry["contrib_gap"] = per_round_stats({"g": gap}, lambda x: x["g"], None)
             entry["_gap_by_seed"] = gap
-        entry["selected_contrib"] = {m: per_round_stats(c, lambda x, m=m: x["sel_contrib"][m], None) for m in c["sel_contrib"]}
+        if not np.all(np.isnan([v for m in c["sel_contrib"] for sv in c["sel_contrib"][m].values() for v in sv[1:]])):
+            entry["selected_contrib"] = {m: per_round_stats({"v": {sd: v[1:] for sd, v in c["sel_contrib"][m].items()}}, lambda x: x["v"], None)
+                                         for m in c["sel_contrib"]}
+            entry["pool_contrib"] = {m: per_round_stats({"v": {sd: v[1:] for sd, v in c["pool_contrib"][m].items()}}, lambda x: x["v"], None)
+                                     for m in c["pool_contrib"]}
         res["strategies"][s] = entry
     if "badge" in res["strategies"] and "bmmal" in res["strategies"] and "_gap_by_seed" in res["strategies"]["bmmal"]:
         g_bm, g_bg = res["strategies"]["bmmal"]["_gap_by_seed"], res["strategies"]["badge"]["_gap_by_seed"]
@@ -192,6 +199,8 @@ def ci(e: dict, d=3) -> str:
 def pv(t: dict | None) -> str:
     if t is None or t.get("p") is None:
         return "-"
+    if "zero variance" in (t.get("note") or ""):
+        return f"{t['diff']:+.3f} (the same on every seed: no test)"
     return f"{t['diff']:+.3f} (p={t['p']:.2g})"
 
 
@@ -208,12 +217,19 @@ def markdown(name: str, results: dict) -> str:
         for s, e in S.items():
             lines.append(f"| {s} | " + " | ".join(ci(r) + (f"<br>{pv(r.get('vs'))}" if r.get("vs") else "") for r in e["acc"]) + " |")
         mods = list(next(iter(S.values()))["unimodal"])
-        for what, key in (("Unimodal head accuracy", "unimodal"), ("Test-set modality contribution Φ (BMMAL Eq. 12; Figs. 2-3)", "contrib")):
+        for what, key in (("Unimodal head accuracy (paired diff vs BADGE, p)", "unimodal"),
+                          ("Test-set modality contribution Φ (BMMAL Eq. 12, V = probability of the true class; Figs. 2-3)", "contrib")):
             lines += ["", f"{what} per round (mean ± CI):", "",
                       "| strategy | modality | " + " | ".join(str(n) for n in res["labeled"]) + " |", "|---|---|" + "---|" * len(res["labeled"])]
             for s, e in S.items():
                 for m in mods:
-                    lines.append(f"| {s} | {m} | " + " | ".join(ci(r) for r in e[key][m]) + " |")
+                    lines.append(f"| {s} | {m} | " + " | ".join(ci(r) + (f"<br>{pv(r.get('vs'))}" if r.get("vs") else "") for r in e[key][m]) + " |")
+        for s, e in S.items():
+            if "selected_contrib" in e:
+                lines += ["", f"{s}: contribution Φ (pseudo-label outcome, BMMAL Sec. 3.4) of the queried batch vs the whole unlabeled pool, rounds 1..:", ""]
+                for m in mods:
+                    lines.append(f"- {m}: selected " + ", ".join(ci(r) for r in e["selected_contrib"][m])
+                                 + "; pool " + ", ".join(ci(r) for r in e["pool_contrib"][m]))
         if "gap_bmmal_vs_badge" in res:
             lines += ["", "Contribution gap |Φ_1 - Φ_2| per round, BMMAL minus BADGE (paired p): "
                       + ", ".join(pv(t) for t in res["gap_bmmal_vs_badge"])]
