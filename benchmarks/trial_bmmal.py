@@ -199,7 +199,7 @@ def ci(e: dict, d=3) -> str:
 def pv(t: dict | None) -> str:
     if t is None or t.get("p") is None:
         return "-"
-    if "zero variance" in (t.get("note") or ""):
+    if "zero variance" in (t.get("note") or "") or (t.get("half_width") is not None and t["half_width"] < 1e-9):
         return f"{t['diff']:+.3f} (the same on every seed: no test)"
     return f"{t['diff']:+.3f} (p={t['p']:.2g})"
 
