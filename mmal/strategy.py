@@ -90,13 +90,24 @@ class Strategy:
         check_requirements(name, self.requires, self.tasks, model, pool)
 
     def select(
-        self, model: Any, pool: Pool, budget: int, *, rng: np.random.Generator, round: int = 1
+        self, model: Any, pool: Pool, budget: int, *, rng: np.random.Generator, round: int = 1, candidates: Any = None
     ) -> Selection:
-        """Pick ``min(budget, n_unlabeled)`` unlabeled samples, validated against the contract."""
+        """Pick ``min(budget, n_unlabeled)`` unlabeled samples, validated against the contract.
+
+        ``candidates`` (unlabeled positions in any order, or a bool mask ``[N]``) restricts the
+        choice to them: the strategy runs on ``pool.take(labeled + candidates)``, as if the other
+        unlabeled samples were absent (as ``mmal.arrays``' ``candidates=``), and the positions
+        returned are ``pool``'s; ``info`` is as computed on that smaller pool."""
         if not isinstance(rng, np.random.Generator):
             raise TypeError(f"{self.label}: rng must be a numpy.random.Generator (see mmal.rng.derive_rng), got {type(rng).__name__}")
         if not isinstance(pool, Pool):
             raise PoolError(f"{self.label}: pool must be a mmal.Pool, got {type(pool).__name__}")
+        if candidates is not None:
+            from .arrays._checks import candidate_positions
+
+            keep = np.union1d(pool.labeled_positions(), candidate_positions(candidates, pool.n, pool.labeled))
+            sel = self.select(model, pool.take(keep), budget, rng=rng, round=round)
+            return Selection(keep[sel.positions], scores=sel.scores, info=sel.info)
         if isinstance(round, (bool, np.bool_)) or not isinstance(round, (int, np.integer)) or round < 1:
             raise PoolError(f"{self.label}: round must be an int >= 1 (1 for the first query), got {round!r}")
         k = effective_budget(budget, pool)
