@@ -33,7 +33,7 @@ import numpy as np
 
 from .errors import CapabilityError, ContractError, GlobalRandomStateWarning, PoolError
 from .model import check_fitted, check_requirements
-from .pool import Pool, check_positions
+from .pool import Pool
 
 GLOBAL_RNG_ENV = "MMAL_GLOBAL_RNG"
 GLOBAL_RNG_POLICIES = ("error", "warn", "ignore")
@@ -90,26 +90,25 @@ class Strategy:
         check_requirements(name, self.requires, self.tasks, model, pool)
 
     def select(
-        self, model: Any, pool: Pool, budget: int, *, rng: np.random.Generator, round: int = 1, candidates: Any = None,
+        self, model: Any, pool: Pool, budget: int, *, rng: np.random.Generator, round: int = 1, candidates: Any = None
     ) -> Selection:
         """Pick ``min(budget, n_unlabeled)`` unlabeled samples, validated against the contract.
 
-        ``candidates`` (unlabeled positions, or a bool mask ``[N]``) restricts the choice, as
-        scikit-activeml's ``candidates=``: the query runs on the pool of the labeled samples and
-        the candidates (:meth:`Pool.take`), as if the other unlabeled samples were absent, and
-        the picks come back as positions of ``pool``; ``info`` describes that smaller pool,
-        whose rows are ``info["pool_positions"]``.
-        """
-        if candidates is not None:
-            if not isinstance(pool, Pool):
-                raise PoolError(f"{self.label}: pool must be a mmal.Pool, got {type(pool).__name__}")
-            rows = candidate_rows(candidates, pool, self.label)
-            sel = self.select(model, pool.take(rows), budget, rng=rng, round=round)
-            return Selection(rows[sel.positions], sel.scores, {**sel.info, "pool_positions": rows})
+        ``candidates`` (unlabeled positions in any order, or a bool mask ``[N]``) restricts the
+        choice to them: the strategy runs on ``pool.take(labeled + candidates)``, as if the other
+        unlabeled samples were absent (as ``mmal.arrays``' ``candidates=``), and the positions
+        returned are ``pool``'s; ``info`` is as computed on that smaller pool, whose rows are
+        ``info["pool_positions"]``."""
         if not isinstance(rng, np.random.Generator):
             raise TypeError(f"{self.label}: rng must be a numpy.random.Generator (see mmal.rng.derive_rng), got {type(rng).__name__}")
         if not isinstance(pool, Pool):
             raise PoolError(f"{self.label}: pool must be a mmal.Pool, got {type(pool).__name__}")
+        if candidates is not None:
+            from .arrays._checks import candidate_positions
+
+            keep = np.union1d(pool.labeled_positions(), candidate_positions(candidates, pool.n, pool.labeled))
+            sel = self.select(model, pool.take(keep), budget, rng=rng, round=round)
+            return Selection(keep[sel.positions], scores=sel.scores, info={**sel.info, "pool_positions": keep})
         if isinstance(round, (bool, np.bool_)) or not isinstance(round, (int, np.integer)) or round < 1:
             raise PoolError(f"{self.label}: round must be an int >= 1 (1 for the first query), got {round!r}")
         k = effective_budget(budget, pool)
@@ -232,27 +231,6 @@ class _PoolPrint:
             f"{who} changed the pool inside query ({', '.join(changes)}); a strategy must not label or edit the pool: "
             "it returns positions and the caller labels them. The pool was restored"
         )
-
-
-def candidate_rows(candidates: Any, pool: Pool, who: str = "") -> np.ndarray:
-    """The sorted positions of the labeled samples and the ``candidates`` (unlabeled positions
-    or a bool mask ``[N]``); errors name repeated, labeled or out-of-range candidates."""
-    at = f"{who}: " if who else ""
-    cand = np.asarray(candidates)
-    if cand.dtype == bool:
-        if cand.shape != (pool.n,):
-            raise PoolError(f"{at}a candidates mask must have shape ({pool.n},), got {cand.shape}")
-        cand = np.flatnonzero(cand)
-    cand = check_positions(cand, pool.n, f"{at}candidates")
-    if cand.size == 0:
-        raise PoolError(f"{at}candidates is empty; give at least one unlabeled position")
-    uniq, counts = np.unique(cand, return_counts=True)
-    if uniq.size != cand.size:
-        raise PoolError(f"{at}candidates repeats positions {uniq[counts > 1][:5].tolist()}; give each once")
-    if pool.labeled[uniq].any():
-        raise PoolError(f"{at}candidates include labeled positions {uniq[pool.labeled[uniq]][:5].tolist()}; "
-                        "candidates must be unlabeled")
-    return np.union1d(pool.labeled_positions(), uniq)
 
 
 def effective_budget(budget: int, pool: Pool) -> int:

@@ -263,6 +263,48 @@ def test_docs_example_is_at_most_15_lines_of_mmal_and_runs_three_strategies(caps
     assert all(len(re.findall(r"\d+", ln)) == 10 for ln in out.splitlines())
 
 
+def test_docs_example_picks_equal_the_arrays_and_its_gradients_per_sample_autograd(capsys):
+    """The docs' TwoModalityNet: BADGE, BMMAL and GRACE through mmal.Pool pick what mmal.arrays picks on
+    the adapter's arrays (identical inputs, the same rng), and those arrays are per-sample autograd."""
+    from mmal import arrays
+    from mmal.builtin.bmmal import modality_inputs
+    from mmal.shapley import subset_values
+
+    env = {"__name__": "__docs__"}
+    exec(compile(_docs_torch_block(), "docs/own-loop.md", "exec"), env)
+    capsys.readouterr()
+    model, pool, net = env["model"], env["pool"], env["model"].net
+    unl, every = pool.unlabeled_positions(), np.arange(pool.n)
+    sel = {name: mmal.strategies.get(name).select(model, pool, 10, rng=mmal.derive_rng(0, 1, name))
+           for name in ("badge", "bmmal", "grace")}
+    g = model.grad_embed(pool, head="M", layer="head:M")
+    assert np.array_equal(arrays.badge(g, 10, mmal.derive_rng(0, 1, "badge"), candidates=unl).positions,
+                          sel["badge"].positions)
+    mods = list(model.unimodal_heads)
+    _, delta, z = modality_inputs(model, pool, every, mods)
+    got = arrays.bmmal(subset_values(model, pool, None, mods), delta, z, 10, mmal.derive_rng(0, 1, "bmmal"), candidates=unl)
+    assert np.array_equal(got.positions, sel["bmmal"].positions)
+    grace = mmal.strategies.get("grace")
+    inputs = grace.inputs(model, pool, every)
+    got = arrays.grace(inputs["gradients"], 10, candidates=unl, representations=inputs["representations"],
+                       **grace.options(round=1))
+    assert np.array_equal(got.positions, sel["grace"].positions)
+
+    # the gradients these read, against autograd on one sample at a time (eval mode, fused argmax pseudo-label)
+    net.eval()
+    for i in unl[:4]:
+        x = [torch.tensor(pool.modalities[m][i : i + 1], dtype=torch.float32) for m in ("audio", "video")]
+        for head, layer, weight in [("M", "head:M", net.classifier.weight), ("audio", "enc:audio", net.audio[-1].weight),
+                                    ("M", "enc:video", net.video[-1].weight)]:
+            net.zero_grad()
+            fused, ha, hv = net(*x)
+            target = fused.argmax(1)
+            nn.functional.cross_entropy({"M": fused, "audio": ha, "video": hv}[head], target).backward()
+            want = weight.grad.numpy().ravel()
+            have = model.grad_embed(pool, np.array([i]), head=head, layer=layer).explicit()[0]
+            assert np.allclose(have, want, atol=1e-6), (i, head, layer)
+
+
 # ------------------------------------------------------------------- bad input
 def test_clear_errors_for_bad_input():
     net = Net()

@@ -21,7 +21,7 @@ from mmal.builtin.bmmal import modality_inputs
 from mmal.grads import RankOne
 from mmal.shapley import subset_values
 from reliability.reliability_fakes import LinearNet, random_pool
-from test_kernels import slow_greedy_match, slow_kmeanspp, slow_weighted_kmeans
+from test_kernels import slow_greedy_match, slow_kcenter, slow_kmeanspp, slow_weighted_kmeans
 
 POOL = random_pool(3, n=40, n_labeled=10, n_classes=4)
 MODEL = LinearNet().fit(POOL)
@@ -128,6 +128,65 @@ def test_grace_equals_the_plugin(name, task):
     for crit, v in got.info["normalized"].items():
         np.testing.assert_allclose(v[got.positions], sel.info[crit], rtol=1e-9, atol=1e-12)
     assert got.info["alpha"] == sel.info["alpha"] == pytest.approx(0.8)
+
+
+@pytest.mark.parametrize("task", ["classification", "regression"])
+@pytest.mark.parametrize("features", ["fused", "concat"])
+def test_coreset_equals_the_plugin(task, features):
+    pool, model = (POOL, MODEL) if task == "classification" else (REG_POOL, REG_MODEL)
+    emb = model.embed(pool)
+    x = emb["fused"] if features == "fused" else np.concatenate([emb[m] for m in ("m0", "m1")], axis=1)
+    got = arrays.coreset(x, pool.labeled, 6)
+    sel = mmal.strategies.get("coreset", features=features).select(model, pool, 6, rng=rng())
+    assert np.array_equal(got.positions, sel.positions) and got.scores is None
+    np.testing.assert_array_equal(got.info["radius"], sel.scores)
+    assert np.all(np.diff(got.info["radius"]) <= 0)
+
+
+GCN_FAST = {"steps": 20, "hidden": 8}
+
+
+@pytest.mark.parametrize("name", ["gcnal", "coregcn"])
+@pytest.mark.parametrize("task", ["classification", "regression"])
+@pytest.mark.parametrize("subset", [10000, 12])
+def test_gcnal_and_coregcn_equal_the_plugins(name, task, subset):
+    pool, model = (POOL, MODEL) if task == "classification" else (REG_POOL, REG_MODEL)
+    fn = getattr(arrays, name)
+    got = fn(model.embed(pool)["fused"], pool.labeled, 6, rng(), subset=subset, **GCN_FAST)
+    sel = mmal.strategies.get(name, subset=subset, **GCN_FAST).select(model, pool, 6, rng=rng())
+    assert np.array_equal(got.positions, sel.positions)
+    assert got.info["graph"] == sel.info["graph"] and got.info["n_nodes"] == sel.info["n_nodes"] == min(subset, 30) + 10
+    np.testing.assert_array_equal(got.info["gcn_score"], sel.info["gcn_score"])
+    if name == "gcnal":
+        np.testing.assert_array_equal(got.picked_scores, sel.scores)
+        in_graph = np.isfinite(got.scores)
+        assert in_graph.sum() == min(subset, 30) and not in_graph[pool.labeled].any()
+        np.testing.assert_allclose(got.picked_scores, -np.abs(got.info["gcn_score"] - 0.1), rtol=0)
+    else:
+        assert got.scores is None and sel.scores is None
+
+
+def test_strategies_through_pool_with_candidates_equal_the_arrays_with_candidates():
+    cand = UNL[::2][::-1]  # any order
+    emb, g = MODEL.embed(POOL)["fused"], MODEL.grad_embed(POOL, head="M", layer="head:M")
+    want = {
+        "coreset": arrays.coreset(emb, POOL.labeled, 5, candidates=cand),
+        "gcnal": arrays.gcnal(emb, POOL.labeled, 5, rng(), candidates=cand, **GCN_FAST),
+        "coregcn": arrays.coregcn(emb, POOL.labeled, 5, rng(), candidates=cand, **GCN_FAST),
+        "badge": arrays.badge(g, 5, rng(), candidates=cand),
+        "modal-margin": arrays.margin(MODEL.predict_proba(POOL)["M"], 5, candidates=cand),
+        "random": arrays.random(POOL.n, 5, rng(), candidates=cand),
+    }
+    for name, picked in want.items():
+        sel = mmal.strategies.get(name, **(GCN_FAST if "gcn" in name else {})).select(MODEL, POOL, 5, rng=rng(),
+                                                                                     candidates=cand)
+        assert np.array_equal(sel.positions, picked.positions), name
+        assert set(sel.positions) <= set(cand.tolist())
+    mask = np.isin(np.arange(POOL.n), cand)
+    sel = mmal.strategies.get("coreset").select(MODEL, POOL, 5, rng=rng(), candidates=mask)
+    assert np.array_equal(sel.positions, want["coreset"].positions)
+    with pytest.raises(mmal.ArrayError, match="candidates has labeled positions"):
+        mmal.strategies.get("coreset").select(MODEL, POOL, 5, rng=rng(), candidates=POOL.labeled_positions()[:2])
 
 
 # --------------------------------------------------------------- direct, slow formulas
@@ -242,6 +301,63 @@ def test_badge_and_bmmal_with_candidates_are_kmeanspp_on_the_explicit_embedding(
     assert got.positions.tolist() == cand[slow_kmeanspp(E[cand], 5, np.random.default_rng(7))].tolist()
 
 
+def test_coreset_with_candidates_is_slow_kcenter_on_the_labeled_rows_and_them():
+    r = np.random.default_rng(8)
+    n = 40
+    x = r.normal(size=(n, 3)).astype(np.float32)
+    labeled = np.zeros(n, bool)
+    labeled[r.choice(n, 6, replace=False)] = True
+    cand = np.sort(r.choice(np.flatnonzero(~labeled), 15, replace=False))
+    rows = np.union1d(np.flatnonzero(labeled), cand)
+    got = arrays.coreset(x, labeled, 5, candidates=cand)
+    want, radii = slow_kcenter(x[rows], 5, np.flatnonzero(labeled[rows]).tolist(), return_radii=True)
+    assert got.positions.tolist() == rows[want].tolist()
+    np.testing.assert_allclose(got.info["radius"], radii, rtol=1e-6)
+    full = arrays.coreset(x, labeled, 5)  # without candidates: every unlabeled row
+    assert full.positions.tolist() == slow_kcenter(x, 5, np.flatnonzero(labeled).tolist()).tolist()
+    assert np.array_equal(arrays.coreset(lambda pos: x[pos], labeled, 5, candidates=cand).positions, got.positions)
+    none = arrays.coreset(x, np.zeros(n, bool), 3)  # nothing labeled: the largest norm first, radius inf
+    assert none.positions[0] == int(np.argmax((x.astype(np.float64) ** 2).sum(1))) and none.info["radius"][0] == np.inf
+
+
+class FixedGCN:
+    """A GCN replaced by fixed node scores / embeddings (rows in the graph's node order)."""
+
+    def __init__(self, n, seed=0):
+        r = np.random.default_rng(seed)
+        self.s, self.e, self.calls = r.uniform(size=n), r.normal(size=(n, 3)).astype(np.float32), []
+
+    def __call__(self, v, graph, is_labeled, seed):
+        self.calls.append((v, graph, is_labeled, seed))
+        return self.s[: len(v)], self.e[: len(v)]
+
+
+def test_gcnal_and_coregcn_with_candidates_build_the_graph_of_labeled_rows_and_candidates():
+    r = np.random.default_rng(3)
+    n = 30
+    x = r.normal(size=(n, 4))
+    labeled = np.arange(n) % 5 == 0
+    cand = np.array([29, 3, 7, 11, 13, 17, 21, 22, 26])
+    fixed = FixedGCN(n)
+    got = arrays.gcnal(x, labeled, 4, np.random.default_rng(1), candidates=cand, gcn=fixed, subset=6)
+    ref = np.random.default_rng(1)
+    sub = np.sort(ref.choice(np.sort(cand), 6, replace=False))  # the node subset first, then the GCN seed
+    nodes = np.r_[sub, np.flatnonzero(labeled)]
+    v, graph, is_lab, seed = fixed.calls[0]
+    np.testing.assert_allclose(v, x[nodes] / np.linalg.norm(x[nodes], axis=1, keepdims=True), atol=1e-6)
+    np.testing.assert_allclose(graph.toarray(), (lambda S: np.diag(1 / S.sum(1)) @ S + np.eye(len(nodes)))(
+        np.clip(v.astype(np.float64) @ v.T.astype(np.float64), 0, None) * (1 - np.eye(len(nodes)))), atol=1e-6)
+    assert np.array_equal(is_lab, np.arange(len(nodes)) >= 6) and seed == int(ref.integers(0, 2**31 - 1))
+    gap = [abs(fixed.s[i] - 0.1) for i in range(6)]
+    assert got.positions.tolist() == sub[sorted(range(6), key=lambda i: (gap[i], i))[:4]].tolist()
+    want = np.full(n, np.nan)
+    want[sub] = -np.array(gap)
+    np.testing.assert_allclose(got.scores, want, rtol=0)
+    assert got.info["gcn_seed"] == seed and got.info["n_nodes"] == len(nodes)
+    core = arrays.coregcn(x, labeled, 4, np.random.default_rng(1), candidates=cand, gcn=fixed, subset=6)
+    assert core.positions.tolist() == sub[slow_kcenter(fixed.e[: len(nodes)], 4, list(range(6, len(nodes))))].tolist()
+
+
 # --------------------------------------------------------------- candidates
 def test_candidates_restrict_every_top_k_as_the_sub_array_would():
     p = mc_samples(3, n=25)
@@ -292,6 +408,20 @@ BAD = [
     (lambda: arrays.grace({"t": (np.zeros((5, 2)),) * 3}, 2, round=0), "round must be >= 1"),
     (lambda: arrays.grace({"t": (np.zeros((5, 2)),) * 3}, 2, criteria="ie"), "criteria must be one of"),
     (lambda: arrays.predictive_std(np.zeros((5, 2, 3))), r"samples must be \[N, 1, T\]"),
+    (lambda: arrays.coreset(np.zeros(5), np.zeros(5, bool), 2), r"features must be 2-D \[N, D\], got shape \(5,\)"),
+    (lambda: arrays.coreset(np.full((5, 2), np.nan), np.zeros(5, bool), 2), r"features has NaN or inf in rows \[0, 1"),
+    (lambda: arrays.coreset(np.zeros((5, 2)), np.zeros(4, bool), 2), r"labeled must have one entry per sample, shape \(5,\)"),
+    (lambda: arrays.coreset(np.zeros((5, 2)), np.zeros(5, int), 2), "labeled must be a bool mask.*np.isin"),
+    (lambda: arrays.coreset(np.zeros((5, 2)), np.arange(5) < 2, 2, candidates=[1, 3]), r"candidates has labeled positions \[1\]"),
+    (lambda: arrays.coreset(np.zeros((5, 2)), np.arange(5) < 2, 4), "budget 4 is larger than the 3 candidates"),
+    (lambda: arrays.coreset(np.zeros((5, 2)), np.ones(5, bool), 1), "every sample is labeled"),
+    (lambda: arrays.coreset(lambda pos: np.zeros((1, 2)), np.zeros(5, bool), 2), r"features\(positions\) returned 1 rows"),
+    (lambda: arrays.gcnal(np.zeros((5, 2, 1)), np.zeros(5, bool), 2, 0), "features must be 2-D"),
+    (lambda: arrays.gcnal(np.zeros((5, 2)), np.zeros(6, bool), 2, 0), r"labeled must have one entry per sample"),
+    (lambda: arrays.coregcn(np.zeros((5, 2)), np.zeros(5, bool), 2, 0, subset=0), "subset .* must be an int >= 1"),
+    (lambda: arrays.gcnal(np.zeros((5, 2)), np.zeros(5, bool), 2, 0, graph_k=0), "graph_k .* must be an int >= 1"),
+    (lambda: arrays.gcnal(np.zeros((5, 2)), np.zeros(5, bool), 2, 0, dense_mib=-1), "dense_mib .* must be >= 0"),
+    (lambda: arrays.gcnal(np.zeros((5, 2)), np.zeros(5, bool), 2, None), "rng must be a numpy.random.Generator"),
 ]
 
 

@@ -30,7 +30,9 @@ candidates, a budget over the candidates) raises :class:`mmal.ArrayError` naming
 from ._badge import badge
 from ._bmmal import bmmal, modality_weights, scale_blocks
 from ._checks import Picks
+from ._coreset import coreset
 from ._dbal import dbal
+from ._gcnal import coregcn, gcnal
 from ._grace import ModalityGradients, cosine_rows, curriculum_alpha, grace, grace_scores, minmax, rank_normalize
 from ._uncertainty import (
     bald, entropy, entropy_scores, least_confidence, least_confidence_scores, margin, margin_scores, mutual_information,
@@ -38,8 +40,8 @@ from ._uncertainty import (
 )
 
 __all__ = [
-    "ModalityGradients", "Picks", "badge", "bald", "bmmal", "cosine_rows", "curriculum_alpha", "dbal", "entropy",
-    "entropy_scores", "grace", "grace_scores", "least_confidence", "least_confidence_scores", "margin",
-    "margin_scores", "minmax", "modality_weights", "mutual_information", "predictive_std", "random", "rank_normalize", "scale_blocks",
-    "top_scores",
+    "ModalityGradients", "Picks", "badge", "bald", "bmmal", "coregcn", "coreset", "cosine_rows", "curriculum_alpha",
+    "dbal", "entropy", "entropy_scores", "gcnal", "grace", "grace_scores", "least_confidence", "least_confidence_scores", "margin",
+    "margin_scores", "minmax", "modality_weights", "mutual_information", "predictive_std", "random", "rank_normalize",
+    "scale_blocks", "top_scores",
 ]

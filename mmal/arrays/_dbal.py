@@ -21,15 +21,16 @@ from ..kernels import nearest_to_centroids, weighted_kmeans
 from ._checks import Picks, array, candidate_positions, check_budget, generator, scatter
 
 
-def feature_rows(features: Any | Callable[[np.ndarray], Any], rows: np.ndarray, n: int, name: str = "features") -> np.ndarray:
-    """The float32 feature rows at ``rows``: of an array ``[N, D]``, or what ``features(rows)`` returns
+def feature_rows(features: Any | Callable[[np.ndarray], Any], rows: np.ndarray, n: int, name: str = "features",
+                 dtype=np.float32) -> np.ndarray:
+    """The ``dtype`` feature rows at ``rows``: of an array ``[N, D]``, or what ``features(rows)`` returns
     (a function computes features for the rows a strategy needs only)."""
     if callable(features):
-        x = array(features(rows), f"{name}(positions)", ndim=2, shape="[len(positions), D]", dtype=np.float32)
+        x = array(features(rows), f"{name}(positions)", ndim=2, shape="[len(positions), D]", dtype=dtype)
         if len(x) != len(rows):
             raise ArrayError(f"{name}(positions) returned {len(x)} rows for {len(rows)} positions; one row per position")
         return x
-    return array(features, name, ndim=2, shape="[N, D]", dtype=np.float32, n=n)[rows]
+    return array(features, name, ndim=2, shape="[N, D]", dtype=dtype, n=n)[rows]
 
 
 def dbal(features: Any, uncertainty: Any, budget: int, rng: np.random.Generator | int, *, beta: int = 10,

@@ -54,7 +54,9 @@ class ModalStrategy(Strategy):
         super().check(model, pool)
         if model is None:
             raise CapabilityError(f"{self.label} scores samples with a fitted task model's predictions; got model=None")
-        self.function()  # import modAL now: its first import draws from Python's global `random` (not a query's draw)
+        # import modAL now, before select fingerprints the global random state: its import chain
+        # (scikit-learn -> rich) draws from Python's `random` once, which is not the strategy's draw
+        self.function()
 
     def query(self, model: Any, pool: Pool, budget: int, *, rng: np.random.Generator, round: int) -> Selection:
         fn = self.function()

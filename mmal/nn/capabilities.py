@@ -45,7 +45,7 @@ import torch
 from torch import nn
 
 from .. import grads as G
-from ..errors import CapabilityError, PoolError
+from ..errors import CapabilityError, ConfigError, PoolError
 from ..model import CAPABILITIES
 from ..pool import MAIN_HEAD, Pool
 from .encoders import ENCODER_KINDS, build_encoder, default_encoder_kind
@@ -59,6 +59,28 @@ from .training import (
 #: learning curves: docs/task-models.md, benchmarks/calibration.py).
 DEFAULT_MIN_STEPS = 300
 DEFAULT_MIN_EPOCHS = 5
+
+
+def count(name: str, value, fix: str, minimum: int = 1) -> int:
+    """``value`` as an int ``>= minimum`` (an integral float such as ``32.0`` is taken), else a ConfigError
+    naming ``name``, the value and ``fix``."""
+    ok = not isinstance(value, (bool, np.bool_)) and (
+        isinstance(value, (int, np.integer)) or (isinstance(value, (float, np.floating)) and float(value).is_integer()))
+    if not ok or value < minimum:
+        raise ConfigError(f"{name} must be an int >= {minimum}, got {value!r}; {fix}")
+    return int(value)
+
+
+def real(name: str, value, fix: str, *, low: float, high: float = float("inf"), low_open: bool = False,
+         high_open: bool = True) -> float:
+    """``value`` as a finite float in the interval (``low_open`` / ``high_open`` exclude the ends), else a ConfigError."""
+    ok = not isinstance(value, (bool, np.bool_)) and isinstance(value, (int, float, np.integer, np.floating))
+    v = float(value) if ok else float("nan")
+    inside = np.isfinite(v) and (v > low if low_open else v >= low) and (v < high if high_open else v <= high)
+    if not inside:
+        span = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+        raise ConfigError(f"{name} must be a number in {span}, got {value!r}; {fix}")
+    return v
 
 
 def _row_chunks(arr, size: int = 65536):
@@ -103,26 +125,28 @@ class TorchTaskModel:
         infer_batch_size: int = 256,
         device: str = "auto",
     ) -> None:
-        self.feature_dim, self.hidden, self.dropout = int(feature_dim), int(hidden), float(dropout)
-        self.lstm_layers, self.encoders = int(lstm_layers), dict(encoders or {})
+        self.feature_dim = count("feature_dim", feature_dim, "the width of each modality's feature f_k, e.g. 32")
+        self.hidden = count("hidden", hidden, "the encoders' hidden width, e.g. 32")
+        self.dropout = real("dropout", dropout, "the probability of zeroing a unit, e.g. 0.1 (0 turns dropout off)",
+                            low=0.0, high=1.0)
+        self.lstm_layers, self.encoders = count("lstm_layers", lstm_layers, "e.g. 2"), dict(encoders or {})
         self.text_pooling, self.standardize = text_pooling, bool(standardize)
-        self.epochs = None if epochs is None else int(epochs)
-        self.min_steps, self.min_epochs = int(min_steps), int(min_epochs)
-        self.lr, self.weight_decay = float(lr), float(weight_decay)
-        self.batch_size, self.infer_batch_size = int(batch_size), int(infer_batch_size)
+        self.epochs = None if epochs is None else count(
+            "epochs", epochs, "epochs=0 would train nothing; give epochs >= 1, or None to train the step budget "
+            "(min_steps optimizer steps and min_epochs epochs)")
+        self.min_steps = count("min_steps", min_steps, f"the fewest optimizer steps of epochs=None, e.g. {DEFAULT_MIN_STEPS}")
+        self.min_epochs = count("min_epochs", min_epochs, f"the fewest epochs of epochs=None, e.g. {DEFAULT_MIN_EPOCHS}")
+        self.lr = real("lr", lr, "the learning rate, e.g. 1e-3 (0 would train nothing)", low=0.0, low_open=True)
+        self.weight_decay = real("weight_decay", weight_decay, "e.g. 0.0 or 1e-4", low=0.0)
+        self.batch_size = count("batch_size", batch_size, "samples per optimizer step, e.g. 32")
+        self.infer_batch_size = count("infer_batch_size", infer_batch_size, "samples per inference batch, e.g. 256")
         self.device = device
-        if self.epochs is not None and self.epochs < 0:
-            raise ValueError(f"epochs must be >= 0 or None (the step budget min_steps / min_epochs), got {epochs}")
-        if self.min_steps < 0 or self.min_epochs < 0:
-            raise ValueError(f"min_steps and min_epochs must be >= 0, got {min_steps}, {min_epochs}")
-        if self.batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {optimizer!r}")
+            raise ConfigError(f"optimizer must be one of {OPTIMIZERS}, got {optimizer!r}")
         self.optimizer = optimizer
         bad = {k: v for k, v in self.encoders.items() if v not in ENCODER_KINDS}
         if bad:
-            raise ValueError(f"encoders={bad}: each encoder kind must be one of {ENCODER_KINDS}")
+            raise ConfigError(f"encoders={bad}: each encoder kind must be one of {ENCODER_KINDS}")
         self.unimodal_heads: dict[str, str] = {}
         self.net_: nn.Module | None = None
 

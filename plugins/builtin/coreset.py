@@ -2,16 +2,16 @@
 Networks: A Core-Set Approach"), the greedy k-center of Alg. 1.
 
 Each pick is the unlabeled sample farthest from its nearest labeled-or-picked sample,
-``argmax_i min_j ||f_i - f_j||``, on the model's fused feature (``features="fused"``) or the
-concatenation of the per-modality encoder features (``features="concat"``). The paper's
-robust (outlier-budget MIP) refinement is not used, as in the GRACE and BMMAL baselines.
-Scores are each pick's covering radius at the time it was picked (non-increasing).
+``argmax_i min_j ||f_i - f_j||`` (:func:`mmal.arrays.coreset`), on the model's fused feature
+(``features="fused"``) or the concatenation of the per-modality encoder features
+(``features="concat"``). The paper's robust (outlier-budget MIP) refinement is not used, as in
+the GRACE and BMMAL baselines. Scores are each pick's covering radius at the time it was picked
+(non-increasing; none when nothing is labeled: the first radius is infinite).
 """
 
 import numpy as np
 
 import mmal
-from mmal.kernels import kcenter_greedy
 from mmal.model import EMBED
 
 FEATURES = ("fused", "concat")
@@ -36,10 +36,9 @@ class CoreSet(mmal.Strategy):
         self.features, self.backend = features, backend
 
     def query(self, model, pool, budget, *, rng, round):
-        x = pool_features(model, pool, self.features)
-        picks, radius = kcenter_greedy(x, budget, labeled=pool.labeled, backend=self.backend, return_distances=True)
-        finite = bool(np.isfinite(radius).all())
-        return mmal.Selection(picks, scores=radius if finite else None, info={"radius": radius})
+        picked = mmal.arrays.coreset(pool_features(model, pool, self.features), pool.labeled, budget, backend=self.backend)
+        radius = picked.info["radius"]
+        return mmal.Selection(picked.positions, scores=radius if np.isfinite(radius).all() else None, info=picked.info)
 
 
 @mmal.hookimpl

@@ -27,5 +27,8 @@ def register_datasets(register):
              summary="MMSA feature pickle (SIMS/SIMSv2/MOSI): path=...")
     register("cherma-folder", f"{_LOAD}:load_cherma_folder", task="classification", default_task_model="mtl",
              summary="CHERMA-style folder of per-sample .npy + labels.json: path=...")
-    register("folder", f"{_LOAD}:load_folder", default_task_model="mm-classifier / mtl",
-             summary="generic folder: <modality>.npy + labels.csv (+ split column or splits/): path=...")
+    # one registered name (what `mmal bench`'s pre-flight reads): load_folder's own default for a classification
+    # folder; a regression folder's Dataset says "mtl" (load_folder), set task_model = "mtl" to pre-flight it
+    register("folder", f"{_LOAD}:load_folder", default_task_model="mm-classifier",
+             summary="generic folder: <modality>.npy + labels.csv (+ split column or splits/): path=...; "
+                     "task model mm-classifier (mtl for regression labels)")

@@ -1,180 +1,19 @@
 """Built-in plugin: Sequential GCN for active learning (Caramalau, Bhattarai & Kim 2021):
 UncertainGCN (``"gcnal"``) and CoreGCN (``"coregcn"``).
 
-Graph (Sec. 3.2): nodes are a random subset of the unlabeled pool (``subset``, 10000 in the
-paper's code; at least the budget) plus every labeled sample, with L2-normalized fused
-features ``V``. ``S = V V^T``; ``A = D^{-1} (S - I) + I`` with ``D`` the degree matrix of
-``S - I`` (the reference code normalizes columns, the transpose; we follow the paper).
-Negative cosine similarities, impossible for the paper's post-ReLU CNN features, are clipped
-to 0 so ``D`` stays positive. The graph is the paper's dense one wherever it fits
-(:func:`gcn_graph`): in factored form ``A z = D^{-1} (V (V^T z) - diag(S) z) + z`` when ``V >= 0``
-(no clipping needed, ``O(n d)``), else materialized in float32 (built in row blocks) while
-``n^2`` floats fit ``dense_mib``; only above that does each node keep its ``graph_k`` most
-similar nodes (a symmetrized kNN graph). ``Selection.info["graph"]`` says which.
-
-GCN (Sec. 3.2 and the authors' code): ``relu(A V W1 + b1)`` (128 hidden, dropout 0.3), then
-``sigmoid(A H W2 + b2)``; Adam (lr 1e-3, weight decay 5e-4), 200 full-graph steps on
-the paper's binary cross-entropy, labeled = 1, unlabeled = 0::
-
-    L = -(1/N_l) sum_{l} log s_l  -  lambda (1/N_u) sum_{u} log(1 - s_u),   lambda = 1.2
-
-UncertainGCN picks the unlabeled nodes whose score is closest to ``s_margin`` (0.1):
-``argmin |s_i - s_margin|`` (Sec. 3.3). CoreGCN runs greedy k-center on the GCN node embedding
-``[H, A H W2 + b2]`` (the reference GCN's third output) with the labeled nodes as centers.
-Training is seeded from ``rng`` inside ``torch.random.fork_rng`` (no global state touched).
+The math (the graph over a random subset of the unlabeled pool plus every labeled sample, the
+2-layer GCN trained labeled = 1 vs unlabeled = 0, the picks ``argmin |s - s_margin|`` or greedy
+k-center on the GCN's node embedding) is :func:`mmal.arrays.gcnal` / :func:`mmal.arrays.coregcn`;
+this plugin gives them the model's fused feature, embedded for the graph's nodes only.
 """
 
 import numpy as np
 
 import mmal
-from mmal.kernels import kcenter_greedy, knn
-from mmal.kernels.backend import few_threads_for_small
+from mmal.arrays._gcnal import Graph, _knn_graph, check_graph_params, gcn_graph, gcn_loss, train_gcn  # noqa: F401
 from mmal.model import EMBED
 
 VARIANTS = ("uncertain", "core")
-
-
-#: temporaries of the dense graph's row-block build (float64 similarities of a block of rows)
-BLOCK_MIB = 64
-
-
-class Graph:
-    """The GCN's propagation ``z -> A z`` (torch, differentiable) for ``A = D^{-1}(S - I) + I``.
-
-    ``name``: ``"dense"`` or ``"knn(k=K)"``; ``work``: elements touched per product (threads);
-    :meth:`toarray` gives ``A`` as a float64 array (small graphs, tests)."""
-
-    def __init__(self, name, n, work, mm, toarray):
-        self.name, self.n, self.work, self.mm, self._toarray = name, n, work, mm, toarray
-
-    def toarray(self) -> np.ndarray:
-        return self._toarray()
-
-
-def gcn_graph(v: np.ndarray, *, dense_mib: float = 2048, graph_k: int = 32, block_mib: float = BLOCK_MIB,
-              backend: str = "auto") -> Graph:
-    """The graph of unit rows ``v`` [n, d]: dense (factored when ``v >= 0``, else a float32 ``n x n``
-    matrix if it takes at most ``dense_mib`` MiB), else the kNN graph with ``graph_k`` neighbours."""
-    n = v.shape[0]
-    if bool((v >= 0).all()):
-        return _factored_graph(v)
-    if n * n * 4 <= dense_mib * 2**20:
-        return _dense_graph(v, block_mib)
-    return _knn_graph(v, min(graph_k, n - 1), backend)
-
-
-def _inverse(deg: np.ndarray) -> np.ndarray:
-    return np.divide(1.0, deg, out=np.zeros_like(deg), where=deg > 0)
-
-
-def _factored_graph(v) -> Graph:
-    """``S = V V^T >= 0``: ``(S - I) z = V (V^T z) - diag(S) z`` and ``deg = V (V^T 1) - diag(S)``."""
-    import torch
-
-    n = v.shape[0]
-    v64 = v.astype(np.float64)
-    diag = np.einsum("ij,ij->i", v64, v64)
-    inv = _inverse(v64 @ v64.sum(0) - diag)
-    vt, inv_t, diag_t = (torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)) for a in (v, inv, diag))
-
-    def mm(z):
-        return inv_t[:, None] * (vt @ (vt.T @ z) - diag_t[:, None] * z) + z
-
-    def toarray():
-        s = v64 @ v64.T
-        np.fill_diagonal(s, 0.0)
-        return inv[:, None] * s + np.eye(n)
-
-    return Graph("dense", n, 2 * n * v.shape[1], mm, toarray)
-
-
-def _dense_graph(v, block_mib) -> Graph:
-    """``A`` as a float32 ``[n, n]`` tensor, row block by row block (float64 within a block)."""
-    import torch
-
-    n = v.shape[0]
-    a = np.empty((n, n), dtype=np.float32)
-    v64 = v.astype(np.float64)
-    rows = max(1, int(block_mib * 2**20) // (8 * n))
-    for r0 in range(0, n, rows):
-        s = np.clip(v64[r0 : r0 + rows] @ v64.T, 0.0, None)
-        r = np.arange(s.shape[0])
-        s[r, r0 + r] = 0.0
-        s *= _inverse(s.sum(1))[:, None]
-        s[r, r0 + r] = 1.0
-        a[r0 : r0 + rows] = s
-    at = torch.from_numpy(a)
-    return Graph("dense", n, n * n, lambda z: at @ z, lambda: a.astype(np.float64))
-
-
-def _knn_graph(v, k, backend) -> Graph:
-    """Each node's ``k`` most similar nodes (clipped at 0), symmetrized, row-normalized: scipy CSR."""
-    import scipy.sparse as sp
-    import torch
-
-    n = v.shape[0]
-    sim, idx = knn(v, k, metric="ip", backend=backend)
-    s = sp.csr_matrix((np.clip(sim.ravel(), 0.0, None), idx.ravel(), np.arange(0, sim.size + 1, k)), shape=(n, n))
-    s = s.maximum(s.T).tocsr()
-    a = (sp.diags(_inverse(np.asarray(s.sum(axis=1), dtype=np.float64).ravel())) @ s + sp.eye(n)).tocoo().astype(np.float32)
-    at = torch.sparse_coo_tensor(torch.from_numpy(np.vstack([a.row, a.col]).astype(np.int64)), torch.from_numpy(a.data), a.shape,
-                                 check_invariants=False).coalesce()
-    return Graph(f"knn(k={k})", n, a.nnz, lambda z: torch.sparse.mm(at, z), lambda: a.toarray().astype(np.float64))
-
-
-def gcn_loss(logits, is_labeled, lam: float):
-    """The binary loss above with log-sigmoid for stability; a missing side (no labeled nodes) contributes 0."""
-    import torch.nn.functional as F
-
-    terms = []
-    if is_labeled.any():
-        terms.append(-F.logsigmoid(logits[is_labeled]).mean())
-    if (~is_labeled).any():
-        terms.append(-lam * F.logsigmoid(-logits[~is_labeled]).mean())
-    return sum(terms)
-
-
-def train_gcn(v, graph: Graph, is_labeled, *, seed, hidden=128, dropout=0.3, lr=1e-3, weight_decay=5e-4, steps=200, lam=1.2):
-    """Train the 2-layer GCN on ``graph`` (:func:`gcn_graph`); return ``(scores [n], node embedding
-    [n, hidden + 1])`` in eval mode."""
-    import torch
-    import torch.nn.functional as F
-
-    with torch.random.fork_rng(devices=[]), few_threads_for_small(max(graph.work, v.shape[0] * max(v.shape[1], hidden))):
-        torch.manual_seed(seed)
-        x = torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32))
-        ax = graph.mm(x)  # A (V W1) = (A V) W1: the first propagation is done once
-        lab = torch.from_numpy(np.asarray(is_labeled, dtype=bool))
-        params = [_uniform((v.shape[1], hidden), hidden), _uniform((hidden,), hidden), _uniform((hidden, 1), 1), _uniform((1,), 1)]
-        w1, b1, w2, b2 = params
-        opt = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
-
-        def forward(train):
-            h = torch.relu(ax @ w1 + b1)
-            out = graph.mm(F.dropout(h, dropout, training=train) @ w2) + b2
-            return h, out[:, 0]
-
-        for _ in range(steps):
-            opt.zero_grad()
-            gcn_loss(forward(True)[1], lab, lam).backward()
-            opt.step()
-        with torch.no_grad():
-            h, logits = forward(False)
-    return torch.sigmoid(logits).numpy().astype(np.float64), torch.cat([h, logits[:, None]], 1).numpy()
-
-
-def _uniform(shape, fan_out):
-    import torch
-
-    bound = 1.0 / np.sqrt(fan_out)  # the reference GraphConvolution init
-    return torch.empty(shape).uniform_(-bound, bound).requires_grad_()
-
-
-def uncertain_pick(scores: np.ndarray, k: int, s_margin: float):
-    """The ``k`` nodes with score closest to ``s_margin`` (ties: lower index); their scores ``-|s - s_margin|``."""
-    gap = np.abs(np.asarray(scores, dtype=np.float64) - s_margin)
-    order = np.argsort(gap, kind="stable")[:k]
-    return order, -gap[order]
 
 
 class UncertainGCN(mmal.Strategy):
@@ -188,35 +27,26 @@ class UncertainGCN(mmal.Strategy):
         self.variant = variant or self.variant
         if self.variant not in VARIANTS:
             raise mmal.ConfigError(f"gcnal: variant must be one of {VARIANTS}, got {self.variant!r}")
-        if int(subset) < 1:
-            raise mmal.ConfigError(f"gcnal: subset (unlabeled nodes in the graph) must be >= 1, got {subset}")
-        if not float(dense_mib) >= 0:
-            raise mmal.ConfigError(f"gcnal: dense_mib (MiB the dense n x n graph may take) must be >= 0, got {dense_mib}")
-        if int(graph_k) < 1:
-            raise mmal.ConfigError(f"gcnal: graph_k (neighbours per node of the kNN graph) must be >= 1, got {graph_k}")
+        try:
+            check_graph_params(int(subset), float(dense_mib), int(graph_k))
+        except mmal.ArrayError as e:
+            raise mmal.ConfigError(f"gcnal: {e}") from None
         self.subset, self.s_margin, self.dense_mib, self.graph_k, self.backend = int(subset), s_margin, float(dense_mib), int(graph_k), backend
         self.train_kw = dict(hidden=hidden, dropout=dropout, lr=lr, weight_decay=weight_decay, steps=steps, lam=lam)
 
-    def gcn(self, v, adj, is_labeled, seed):
-        return train_gcn(v, adj, is_labeled, seed=seed, **self.train_kw)
+    def gcn(self, v, graph, is_labeled, seed):
+        return train_gcn(v, graph, is_labeled, seed=seed, **self.train_kw)
 
     def query(self, model, pool, budget, *, rng, round):
-        unl, lab = pool.unlabeled_positions(), pool.labeled_positions()
-        m = min(len(unl), max(self.subset, budget))
-        sub = unl if m == len(unl) else np.sort(rng.choice(unl, m, replace=False))
-        nodes = np.concatenate([sub, lab])
-        v = np.asarray(model.embed(pool, nodes)["fused"], dtype=np.float64)
-        v = (v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)).astype(np.float32)
-        is_labeled = np.arange(len(nodes)) >= m
-        graph = gcn_graph(v, dense_mib=self.dense_mib, graph_k=self.graph_k, backend=self.backend)
-        scores, feat = self.gcn(v, graph, is_labeled, int(rng.integers(0, 2**31 - 1)))
+        def fused(rows):  # only the graph's nodes are embedded
+            return np.asarray(model.embed(pool, rows)["fused"])
+
+        kw = dict(subset=self.subset, dense_mib=self.dense_mib, graph_k=self.graph_k, backend=self.backend, gcn=self.gcn)
         if self.variant == "uncertain":
-            picks, sel_scores = uncertain_pick(scores[:m], budget, self.s_margin)
+            picked = mmal.arrays.gcnal(fused, pool.labeled, budget, rng, s_margin=self.s_margin, **kw)
         else:
-            picks = kcenter_greedy(feat, budget, labeled=is_labeled, backend=self.backend)
-            sel_scores = None
-        info = {"gcn_score": scores[picks], "n_nodes": len(nodes), "graph": graph.name}
-        return mmal.Selection(sub[picks], scores=sel_scores, info=info)
+            picked = mmal.arrays.coregcn(fused, pool.labeled, budget, rng, **kw)
+        return mmal.Selection(picked.positions, scores=picked.picked_scores, info=picked.info)
 
 
 class CoreGCN(UncertainGCN):

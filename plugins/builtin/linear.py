@@ -23,10 +23,11 @@ class LinearModel:
 
     def __init__(self, alpha: float | None = None, C: float = 0.01, max_iter: int = 300):
         if (alpha is not None and alpha <= 0) or C <= 0:
-            raise ValueError(f"alpha (ridge penalty; None = leave-one-out choice) and C (inverse logistic penalty) "
+            raise mmal.ConfigError(f"alpha (ridge penalty; None = leave-one-out choice) and C (inverse logistic penalty) "
                              f"must be > 0, got alpha={alpha}, C={C}")
         self.alpha = None if alpha is None else float(alpha)
         self.C, self.max_iter = float(C), int(max_iter)
+        self.fit_signature_ = None  # Strategy.select refuses an unfitted model, or one fitted on another layout
 
     @property
     def unimodal_heads(self):
@@ -67,6 +68,7 @@ class LinearModel:
                 self.heads_[head] = int(y[0])  # one class labeled: predict it everywhere
             else:
                 self.heads_[head] = LogisticRegression(C=self.C, max_iter=self.max_iter, random_state=seed).fit(Xh, y.astype(int))
+        self.fit_signature_ = mmal.model.fit_signature(pool)
         return self
 
     def _head_out(self, head, X):

@@ -160,6 +160,21 @@ def test_an_unfitted_model_and_a_model_fitted_on_another_pool_are_named():
         coreset.select(model, reg, 2, rng=derive_rng(0, 1, "coreset"))
 
 
+def test_the_linear_model_records_what_it_was_fitted_on():
+    pool = random_pool(0, n=12, n_labeled=4)
+    coreset = mmal.strategies.get("coreset")
+    linear = mmal.task_models.get("linear")
+    with pytest.raises(CapabilityError, match=r"strategy 'coreset' .*LinearModel is not fitted; call model.fit"):
+        coreset.select(linear, pool, 2, rng=derive_rng(0, 1, "coreset"))
+    linear.fit(pool)
+    assert len(coreset.select(linear, pool, 2, rng=derive_rng(0, 1, "coreset")).positions) == 2
+    other = random_pool(0, n=12, n_labeled=4, dims=(5, 4))
+    with pytest.raises(PoolError, match=r"LinearModel was fitted on a different pool \(modality 'm1' is \[ndim, dims\] \[2, 3\] then, \[2, 4\] now\)"):
+        coreset.select(linear, other, 2, rng=derive_rng(0, 1, "coreset"))
+    with pytest.raises(ConfigError, match="must be > 0, got alpha=-1"):
+        mmal.task_models.get("linear", alpha=-1.0)
+
+
 @pytest.mark.parametrize("registry, name, params, words", [
     (mmal.task_models, "mtl", {"epoch": 3}, "no parameter 'epoch'; did you mean 'epochs'"),
     (mmal.task_models, "linear", {"alpah": 2.0}, "no parameter 'alpah'; did you mean 'alpha'"),
@@ -214,3 +229,37 @@ def test_an_empty_test_pool_is_an_error_not_empty_metrics():
     ds.test = ds.test.take(np.arange(0))
     with pytest.raises(ConfigError, match="empty test pool; metrics need test samples"):
         mmal.run_loop(ds, mmal.strategies.get("random"), lambda: mmal.task_models.get("linear"), init=6, budget=3, rounds=1)
+
+
+# ------------------------------------------------------------------ torch task models' training values
+@pytest.mark.parametrize("params, words", [
+    ({"epochs": 0}, r"epochs must be an int >= 1, got 0; epochs=0 would train nothing; .*or None to train the step budget"),
+    ({"epochs": -2}, "epochs must be an int >= 1, got -2"),
+    ({"batch_size": 0}, r"batch_size must be an int >= 1, got 0; samples per optimizer step"),
+    ({"feature_dim": 0}, r"feature_dim must be an int >= 1, got 0; the width of each modality's feature"),
+    ({"hidden": -1}, "hidden must be an int >= 1, got -1"),
+    ({"lr": 0.0}, r"lr must be a number in \(0, inf\), got 0.0; the learning rate, e.g. 1e-3"),
+    ({"lr": -1e-3}, r"lr must be a number in \(0, inf\)"),
+    ({"lr": float("nan")}, r"lr must be a number in \(0, inf\), got nan"),
+    ({"dropout": 1.0}, r"dropout must be a number in \[0, 1\), got 1.0"),
+    ({"dropout": -0.1}, r"dropout must be a number in \[0, 1\)"),
+    ({"min_steps": 0}, r"min_steps must be an int >= 1, got 0; the fewest optimizer steps of epochs=None, e.g. 300"),
+    ({"min_epochs": 0}, r"min_epochs must be an int >= 1, got 0; the fewest epochs of epochs=None, e.g. 5"),
+    ({"weight_decay": -1.0}, r"weight_decay must be a number in \[0, inf\)"),
+])
+@pytest.mark.parametrize("model", ["mm-classifier", "mtl", "awf", "lfmim"])
+def test_bad_training_values_of_the_torch_models_are_config_errors(model, params, words):
+    with pytest.raises(ConfigError, match=words):
+        mmal.task_models.get(model, **params)
+
+
+def test_good_training_values_are_kept():
+    from mmal.nn import MultimodalClassifier
+
+    m = MultimodalClassifier(epochs=3, batch_size=np.int64(8), feature_dim=16.0, dropout=0.0, lr=1, min_steps=1, min_epochs=1)
+    assert (m.epochs, m.batch_size, m.feature_dim, m.dropout, m.lr, m.min_steps, m.min_epochs) == (3, 8, 16, 0.0, 1.0, 1, 1)
+    assert isinstance(m.feature_dim, int) and MultimodalClassifier(epochs=None).epochs is None
+    with pytest.raises(ConfigError, match="hidden must be an int >= 1, got 8.5"):  # the class itself, not only the registry
+        MultimodalClassifier(hidden=8.5)
+    with pytest.raises(ConfigError, match="epochs must be an int >= 1, got True"):
+        MultimodalClassifier(epochs=True)

@@ -72,3 +72,37 @@ def test_the_cli_fails_fast_with_every_problem(tmp_path):
     assert "no parameter 'alpah'; did you mean 'alpha'?" in out.stderr
     assert "cells toy/bald/{0, 1}: strategy 'bald' supports ['classification'] tasks" in out.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_every_registered_default_task_model_is_a_task_model_name():
+    """`mmal bench`'s pre-flight builds a dataset's registered default task model by name."""
+    import mmal
+
+    names = set(mmal.task_models.names())
+    defaults = {d: mmal.datasets.entry(d).meta.get("default_task_model") for d in mmal.datasets.names()}
+    assert {d: m for d, m in defaults.items() if m is not None and m not in names} == {}
+
+
+def test_the_folder_dataset_registers_the_loaders_default_and_pre_flights(tmp_path, no_data):
+    import numpy as np
+
+    import mmal
+    from mmal.data.loaders import load_folder
+    from test_loaders import write_folder
+
+    write_folder(tmp_path / "c", np.random.default_rng(4), n=40)
+    assert mmal.datasets.entry("folder").meta["default_task_model"] == load_folder(tmp_path / "c").default_task_model \
+        == "mm-classifier"
+    cfg = load_config(overrides=[f'datasets=[{{name = "folder", args = {{path = "{tmp_path / "c"}"}}}}]',
+                                 'strategies=["badge", "bmmal", "grace"]', "seeds=[0]", "init=6", "budget=3", "rounds=1"])
+    preflight(cfg)  # no "unknown task_model"
+    root = tmp_path / "r"  # a regression folder: the loader's default is mtl; pre-flight it with task_model = "mtl"
+    root.mkdir()
+    rng = np.random.default_rng(5)
+    np.save(root / "text.npy", rng.normal(size=(30, 4)).astype(np.float32))
+    (root / "labels.csv").write_text("id,M,split\n" + "".join(
+        f"k{i},{v:.2f},{'train' if i < 20 else 'test'}\n" for i, v in enumerate(rng.uniform(-1, 1, 30))))
+    assert load_folder(root).default_task_model == "mtl"
+    cfg = load_config(overrides=[f'datasets=[{{name = "folder", task_model = "mtl", args = {{path = "{root}", task = "regression"}}}}]',
+                                 'strategies=["grace"]', "seeds=[0]", "init=6", "budget=3", "rounds=1"])
+    preflight(cfg)

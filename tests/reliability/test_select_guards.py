@@ -134,3 +134,23 @@ def test_round_must_be_a_positive_int(bad):
     pool = random_pool(0, n=12, n_labeled=4)
     with pytest.raises(mmal.PoolError, match="round must be an int >= 1"):
         cheat("").select(None, pool, 2, rng=np.random.default_rng(0), round=bad)
+
+
+def test_a_first_modal_query_in_a_fresh_process_passes_the_global_rng_guard():
+    """modAL's import chain (scikit-learn -> rich) draws from Python's `random` once; the modal
+    strategies import modAL in check(), before select fingerprints the global state, so the
+    first query of a process (a bench worker's first modal cell) is not refused for it."""
+    import subprocess
+    import sys
+
+    code = ("import sys, mmal\n"
+            "from reliability.reliability_fakes import LinearNet, random_pool\n"
+            "pool = random_pool(3, n=30, n_labeled=8)\n"
+            "model = LinearNet().fit(pool)\n"
+            "assert 'modAL' not in sys.modules\n"
+            "for name in ('modal-margin', 'modal-entropy'):\n"
+            "    print(name, mmal.strategies.get(name).select(model, pool, 3, rng=mmal.derive_rng(0, 1, name)).positions)\n")
+    tests = str(__import__("pathlib").Path(__file__).resolve().parents[1])
+    out = subprocess.run([sys.executable, "-c", code], cwd=tests, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.count("modal-") == 2
