@@ -90,7 +90,8 @@ def preflight(cfg: Mapping[str, Any]) -> None:
             problems.append(f"{where}: init={d['init']} is more than its {n_train} train samples (size={d['size']!r}); "
                             "lower init or raise size")
         kind = _dataset_task(entry, factory, d["args"])
-        model_name = d["task_model"] or entry.meta.get("default_task_model") or Dataset.default_task_model
+        model_name = (d["task_model"] or entry.meta.get(f"default_task_model_{kind}") or entry.meta.get("default_task_model")
+                      or Dataset.default_task_model)
         model = None
         try:
             model = task_models.get(model_name, **d["model_args"])

@@ -27,8 +27,7 @@ def register_datasets(register):
              summary="MMSA feature pickle (SIMS/SIMSv2/MOSI): path=...")
     register("cherma-folder", f"{_LOAD}:load_cherma_folder", task="classification", default_task_model="mtl",
              summary="CHERMA-style folder of per-sample .npy + labels.json: path=...")
-    # one registered name (what `mmal bench`'s pre-flight reads): load_folder's own default for a classification
-    # folder; a regression folder's Dataset says "mtl" (load_folder), set task_model = "mtl" to pre-flight it
-    register("folder", f"{_LOAD}:load_folder", default_task_model="mm-classifier",
+    # load_folder's defaults per task (what `mmal bench`'s pre-flight reads; default_task_model_<task> wins)
+    register("folder", f"{_LOAD}:load_folder", default_task_model="mm-classifier", default_task_model_regression="mtl",
              summary="generic folder: <modality>.npy + labels.csv (+ split column or splits/): path=...; "
                      "task model mm-classifier (mtl for regression labels)")

@@ -96,13 +96,14 @@ def test_the_folder_dataset_registers_the_loaders_default_and_pre_flights(tmp_pa
     cfg = load_config(overrides=[f'datasets=[{{name = "folder", args = {{path = "{tmp_path / "c"}"}}}}]',
                                  'strategies=["badge", "bmmal", "grace"]', "seeds=[0]", "init=6", "budget=3", "rounds=1"])
     preflight(cfg)  # no "unknown task_model"
-    root = tmp_path / "r"  # a regression folder: the loader's default is mtl; pre-flight it with task_model = "mtl"
+    root = tmp_path / "r"  # a regression folder: the loader's default is mtl, and the pre-flight reads it per task
     root.mkdir()
     rng = np.random.default_rng(5)
     np.save(root / "text.npy", rng.normal(size=(30, 4)).astype(np.float32))
     (root / "labels.csv").write_text("id,M,split\n" + "".join(
         f"k{i},{v:.2f},{'train' if i < 20 else 'test'}\n" for i, v in enumerate(rng.uniform(-1, 1, 30))))
     assert load_folder(root).default_task_model == "mtl"
-    cfg = load_config(overrides=[f'datasets=[{{name = "folder", task_model = "mtl", args = {{path = "{root}", task = "regression"}}}}]',
+    assert mmal.datasets.entry("folder").meta["default_task_model_regression"] == "mtl"
+    cfg = load_config(overrides=[f'datasets=[{{name = "folder", args = {{path = "{root}", task = "regression"}}}}]',
                                  'strategies=["grace"]', "seeds=[0]", "init=6", "budget=3", "rounds=1"])
-    preflight(cfg)
+    preflight(cfg)  # mm-classifier (classification only) would be refused here
