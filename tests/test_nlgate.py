@@ -17,17 +17,9 @@ from mmal.nn.toy import vector_pool
 from mmal.nn.training import load_batch
 from mmal.testing import check_strategy
 
-from test_grads import _assert_close, _per_sample_loop
+from test_grads import _assert_close, _one_thread, _per_sample_loop  # noqa: F401 (_one_thread: autouse fixture)
 
 KW = dict(feature_dim=8, tokens=4, hidden=6, epochs=3, device="cpu")
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny models: threads only add contention
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="module")

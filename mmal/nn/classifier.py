@@ -29,18 +29,26 @@ class ClassifierNet(nn.Module):
         self.encoders = nn.ModuleList(encoders[m] for m in self.modalities)
         self.drop = nn.Dropout(dropout)
         self.unimodal = nn.ModuleList(nn.Linear(feature_dims[m], out_dim) for m in self.modalities)
-        if fusion == "sum" and len(set(feature_dims.values())) > 1:
+        self._build_fusion(feature_dims, out_dim)
+
+    def _build_fusion(self, feature_dims: dict[str, int], out_dim: int) -> None:
+        """The fusion's layers and ``C_mm`` (built last, so a subclass keeps the init order)."""
+        if self.fusion == "sum" and len(set(feature_dims.values())) > 1:
             raise ValueError(f"summation fusion needs equal feature dims, got {feature_dims}")
-        fused_dim = sum(feature_dims.values()) if fusion == "concat" else next(iter(feature_dims.values()))
+        fused_dim = sum(feature_dims.values()) if self.fusion == "concat" else next(iter(feature_dims.values()))
         self.mm = nn.Linear(fused_dim, out_dim)
+
+    def fuse(self, feats: dict[str, torch.Tensor]) -> torch.Tensor:
+        """``z_mm`` from the per-modality features."""
+        parts = [feats[m] for m in self.modalities]
+        return torch.cat(parts, dim=1) if self.fusion == "concat" else torch.stack(parts).sum(0)
 
     def forward(self, batch, absent=frozenset()) -> NetOutput:
         feats = {}
         for m, enc in zip(self.modalities, self.encoders):
             f = enc(*batch[m])
             feats[m] = torch.zeros_like(f) if m in absent else f
-        parts = [feats[m] for m in self.modalities]
-        z = torch.cat(parts, dim=1) if self.fusion == "concat" else torch.stack(parts).sum(0)
+        z = self.fuse(feats)
         heads = {MAIN_HEAD: self.mm(self.drop(z))}
         for m, h, fc in zip(self.modalities, self.heads, self.unimodal):
             heads[h] = fc(self.drop(feats[m]))

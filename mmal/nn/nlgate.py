@@ -41,9 +41,9 @@ import torch
 from torch import nn
 
 from ..errors import PoolError
-from ..pool import MAIN_HEAD, Pool
-from .capabilities import NetOutput, PositionsLike, TorchTaskModel
-from .classifier import MultimodalClassifier
+from ..pool import Pool
+from .capabilities import PositionsLike, TorchTaskModel
+from .classifier import ClassifierNet, MultimodalClassifier
 
 
 class NonLocalGate(nn.Module):
@@ -65,41 +65,27 @@ class NonLocalGate(nn.Module):
         return query + self.h(attn @ self.g(s))
 
 
-class NLGateNet(nn.Module):
+class NLGateNet(ClassifierNet):
+    """:class:`ClassifierNet` whose fusion is the NL-gate: the query modality's tokens attend over
+    the others', then a ReLU layer; encoders, unimodal heads and layers are the classifier's."""
+
     def __init__(self, encoders: dict[str, nn.Module], feature_dims: dict[str, int], unimodal_heads: dict[str, str],
                  out_dim: int, dropout: float, query: str, tokens: int) -> None:
-        super().__init__()
-        self.modalities = list(encoders)
-        self.heads = [unimodal_heads[m] for m in self.modalities]
-        self.query, self.tokens = query, tokens
-        dim = feature_dims[query]
-        if len(self.modalities) < 2 or len(set(feature_dims.values())) > 1:
+        if len(encoders) < 2 or len(set(feature_dims.values())) > 1:
             raise ValueError(f"NL-gate fusion needs two or more modalities of one feature size, got {feature_dims}")
-        self.encoders = nn.ModuleList(encoders[m] for m in self.modalities)
-        self.drop = nn.Dropout(dropout)
-        self.unimodal = nn.ModuleList(nn.Linear(feature_dims[m], out_dim) for m in self.modalities)
-        self.gate = NonLocalGate(dim // tokens)
+        self.query, self.tokens = query, tokens
+        super().__init__(encoders, feature_dims, unimodal_heads, out_dim, dropout, fusion="nlgate")
+
+    def _build_fusion(self, feature_dims: dict[str, int], out_dim: int) -> None:
+        dim = feature_dims[self.query]
+        self.gate = NonLocalGate(dim // self.tokens)
         self.post = nn.Linear(dim, dim)
         self.mm = nn.Linear(dim, out_dim)
 
-    def forward(self, batch, absent=frozenset()) -> NetOutput:
-        feats = {}
-        for m, enc in zip(self.modalities, self.encoders):
-            f = enc(*batch[m])
-            feats[m] = torch.zeros_like(f) if m in absent else f
+    def fuse(self, feats: dict[str, torch.Tensor]) -> torch.Tensor:
         as_tokens = lambda f: f.reshape(f.shape[0], self.tokens, -1)  # noqa: E731
         other = torch.cat([as_tokens(feats[m]) for m in self.modalities if m != self.query], dim=1)
-        z = torch.relu(self.post(self.gate(as_tokens(feats[self.query]), other).flatten(1)))
-        heads = {MAIN_HEAD: self.mm(self.drop(z))}
-        for m, h, fc in zip(self.modalities, self.heads, self.unimodal):
-            heads[h] = fc(self.drop(feats[m]))
-        return NetOutput(heads, feats, z)
-
-    def grad_layers(self) -> dict[str, nn.Linear]:
-        layers = {f"enc:{m}": enc.out for m, enc in zip(self.modalities, self.encoders)}
-        layers[f"head:{MAIN_HEAD}"] = self.mm
-        layers.update({f"head:{h}": fc for h, fc in zip(self.heads, self.unimodal)})
-        return layers
+        return torch.relu(self.post(self.gate(as_tokens(feats[self.query]), other).flatten(1)))
 
 
 class NLGateClassifier(TorchTaskModel):
