@@ -225,6 +225,54 @@ def test_every_candidates_score_is_the_formula(name):
         np.testing.assert_allclose(getattr(arrays, name)(p.mean(axis=2), 4, candidates=cand).scores, got.scores, atol=1e-12)
 
 
+def float32_probabilities(seed=5, n=3000, C=40):
+    """Float32 softmax rows with exact ties, permuted rows (equal entropy in exact arithmetic,
+    float64 values apart by roundoff) and near-ties below float32 resolution."""
+    r = np.random.default_rng(seed)
+    p = softmax(r.normal(0, 2, (n, C))).astype(np.float32)
+    p[1000:1200] = p[0]
+    p[1200:1400] = r.permuted(np.repeat(p[1:2], 200, axis=0), axis=1)
+    p[1400:1500] = p[0] * (1 - 1e-7) + 1e-7 / C
+    return p
+
+
+@pytest.mark.parametrize("name", ["least_confidence", "margin", "entropy"])
+def test_float32_uncertainty_scores_and_picks_are_those_of_float64(name):
+    """Float32 [N, C] is scored on torch float32 chunks: least confidence and margin give the float64
+    values exactly, entropy within its bound, and every pick order is float64's."""
+    p = float32_probabilities()
+    q = p.astype(np.float64)
+    f32, f64 = getattr(arrays, name + "_scores")(p), getattr(arrays, name + "_scores")(q)
+    if name == "entropy":
+        assert np.abs(f32 - f64).max() <= arrays._uncertainty.entropy_error_bound(p.shape[1])
+        assert any(np.argsort(-f32, kind="stable")[:k].tolist() != np.argsort(-f64, kind="stable")[:k].tolist()
+                   for k in (1, 100, 300, 700))  # the data does need the float64 re-scoring
+    else:
+        np.testing.assert_array_equal(f32, f64)
+    for k in (1, 100, 300, 700, 2999):
+        assert getattr(arrays, name)(p, k).positions.tolist() == np.argsort(-f64, kind="stable")[:k].tolist()
+
+
+def test_entropy_float32_error_bound_holds_on_extreme_rows():
+    r = np.random.default_rng(2)
+    for C in (2, 7, 309, 2000):
+        rows = [np.full(C, 1 / C), np.eye(C)[0], softmax(r.normal(0, 8, (50, C))), softmax(r.normal(0, 0.01, (50, C))),
+                softmax(np.where(r.uniform(size=(50, C)) < 0.5, -80.0, 0.0))]
+        p = np.vstack(rows).astype(np.float32)
+        err = np.abs(arrays.entropy_scores(p) - arrays.entropy_scores(p.astype(np.float64))).max()
+        assert err <= arrays._uncertainty.entropy_error_bound(C), (C, err)
+
+
+def test_top_k_by_partition_equals_the_full_stable_sort():
+    from mmal.arrays._checks import top_k
+
+    r = np.random.default_rng(0)
+    for n, k in [(1000, 1), (1000, 10), (1000, 249), (1000, 250), (1000, 1000), (7, 3)]:
+        s = r.integers(0, 20, n).astype(float)  # many ties
+        cand = np.sort(r.choice(10 * n, n, replace=False))
+        assert top_k(s, cand, k).tolist() == cand[np.argsort(-s, kind="stable")[:k]].tolist()
+
+
 def slow_grace(grads, alpha, reps=None, criteria="ire"):
     """Eqs. 4-7 from explicit gradient vectors g_k = delta_k ⊗ h_k, g_mk = delta_mk ⊗ h_k."""
     n = len(next(iter(grads.values()))[2])

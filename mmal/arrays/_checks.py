@@ -165,8 +165,14 @@ def generator(rng: Any) -> np.random.Generator:
 
 
 def top_k(scores: np.ndarray, cand: np.ndarray, budget: int) -> np.ndarray:
-    """The ``budget`` candidates with the largest ``scores`` (aligned with ``cand``), best first, ties to the lower position."""
-    return cand[np.argsort(-scores, kind="stable")[:budget]]
+    """The ``budget`` candidates with the largest ``scores`` (aligned with ``cand``), best first, ties to the lower position.
+
+    Only the rows tied with or above the ``budget``-th score are sorted (a partition finds it)."""
+    neg = -np.asarray(scores)
+    if 0 < budget < len(neg) // 4 and not np.isnan(neg).any():
+        rows = np.flatnonzero(neg <= np.partition(neg, budget - 1)[budget - 1])  # ascending: ties keep position order
+        return cand[rows[np.argsort(neg[rows], kind="stable")[:budget]]]
+    return cand[np.argsort(neg, kind="stable")[:budget]]
 
 
 def scatter(values: np.ndarray, cand: np.ndarray, n: int) -> np.ndarray:

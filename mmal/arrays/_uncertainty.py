@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ArrayError
-from ._checks import Picks, array, candidate_positions, check_budget, generator, probabilities, probability_chunk, \
+from ._checks import Picks, array, candidate_positions, check_budget, generator, probability_chunk, \
     probability_shape, scatter, top_k
 
 
@@ -28,28 +28,37 @@ def _xlogy(p: np.ndarray) -> np.ndarray:
     return xlogy(p, p)
 
 
-def predictive(proba: Any, name: str = "proba") -> np.ndarray:
-    """``[N, C]`` float64 probabilities: ``proba`` itself, or the mean over ``T`` of ``[N, C, T]``."""
-    p = np.asarray(probabilities(proba, name), dtype=np.float64)
-    return p if p.ndim == 2 else p.mean(axis=2)
+def _per_row(proba: Any, fn32, fn64, rows: int = 1024) -> np.ndarray:
+    """A score of the predictive distribution per row, a chunk of rows at a time (each checked by
+    :func:`probability_chunk` and scored while it is in cache; no copy of the whole array).
 
-
-def _per_row(proba: Any, fn, rows: int = 1024) -> np.ndarray:
-    """``fn`` of the predictive distribution, ``rows`` samples at a time: each chunk is cast to
-    float64 once, checked (:func:`probability_chunk`) and scored while it is in cache (no float64
-    copy of the whole array; the values are those of a float64 implementation)."""
+    Float32 / float16 ``[N, C]`` (what models emit) is scored by ``fn32`` on torch float32 chunks of
+    ~1M values with torch's threads; anything else by ``fn64`` on float64 chunks of ``rows`` rows."""
     a = probability_shape(proba, "proba")
     out = np.empty(len(a))
+    if _float32_rows(a):
+        import torch
+
+        step = max(1, (1 << 20) // a.shape[1])
+        for s in range(0, len(a), step):
+            q = torch.as_tensor(np.asarray(a[s : s + step]), dtype=torch.float32)
+            _check_chunk(q, s, "proba")
+            out[s : s + step] = fn32(q).numpy()
+        return out
     for s in range(0, len(a), rows):
         q = np.asarray(a[s : s + rows], dtype=np.float64)
         probability_chunk(q, "proba", s)
-        out[s : s + rows] = fn(q if q.ndim == 2 else q.mean(axis=2))
+        out[s : s + rows] = fn64(q if q.ndim == 2 else q.mean(axis=2))
     return out
 
 
+def _float32_rows(a: np.ndarray) -> bool:
+    return a.ndim == 2 and a.dtype in (np.float32, np.float16)
+
+
 def least_confidence_scores(proba: Any) -> np.ndarray:
-    """``1 - max_c p_c`` per row."""
-    return _per_row(proba, lambda p: 1.0 - p.max(axis=1))
+    """``1 - max_c p_c`` per row (float32 input: the float32 maximum, exact, then float64: the same values)."""
+    return _per_row(proba, lambda q: 1.0 - q.amax(1).double(), lambda p: 1.0 - p.max(axis=1))
 
 
 def _margin(p: np.ndarray) -> np.ndarray:
@@ -57,14 +66,34 @@ def _margin(p: np.ndarray) -> np.ndarray:
     return 1.0 - (top2[:, 1] - top2[:, 0])
 
 
+def _margin32(q):
+    top = q.topk(2, dim=1).values.double()  # exact float32 values; the difference in float64
+    return 1.0 - (top[:, 0] - top[:, 1])
+
+
 def margin_scores(proba: Any) -> np.ndarray:
-    """``1 - (p_(1) - p_(2))`` per row (the top two classes)."""
-    return _per_row(proba, _margin)
+    """``1 - (p_(1) - p_(2))`` per row (the top two classes; float32 input gives the float64 values too)."""
+    return _per_row(proba, _margin32, _margin)
 
 
 def entropy_scores(proba: Any) -> np.ndarray:
-    """``-sum_c p_c log p_c`` per row."""
-    return _per_row(proba, lambda p: -_xlogy(p).sum(axis=1))
+    """``-sum_c p_c log p_c`` per row: float64 for float64 input or MC samples; float32 ``[N, C]`` is
+    scored in float32, within :func:`entropy_error_bound` of the float64 value (:func:`entropy`
+    re-scores the rows that bound leaves in contention, so its picks are exact)."""
+    import torch
+
+    return _per_row(proba, lambda q: -torch.special.xlogy(q, q).sum(1).double(), lambda p: -_xlogy(p).sum(axis=1))
+
+
+def entropy_error_bound(n_classes: int) -> float:
+    """A bound on ``|H_float32 - H_float64|`` for one row of ``C`` float32 probabilities.
+
+    ``p log p`` in float32: ``log`` within 1 ulp (SLEEF u10) and one product, so each term is off by
+    at most ``2u p max(|log p|, 1) + u |p log p|``, at most ``3u (log C + 1)`` summed over a row (the
+    row sums to 1); the float32 sum of ``C`` terms adds ``(C - 1) u sum |p log p| <= C u log C``.
+    ``u = 2^-24``; twice the total for margin (rows may sum to 1 +- 1e-3)."""
+    c = n_classes
+    return 2.0 * (c + 3) * (np.log(c) + 1) * 2.0**-24
 
 
 def mutual_information(samples: Any, rows: int | None = None, *, dtype: str | None = None) -> np.ndarray:
@@ -110,13 +139,13 @@ def mi_error_bound(samples: np.ndarray) -> float:
     return 4.0 * c * (t + c + 4) * 2.0**-24
 
 
-def _check_chunk(q, offset: int) -> None:
+def _check_chunk(q, offset: int, name: str = "samples") -> None:
     """:func:`probability_chunk` on a torch chunk (min / max / class sums, in its dtype)."""
     import torch
 
     lo, hi = (float(v) for v in torch.aminmax(q))
     if not (lo >= -1e-6 and hi <= 1 + 1e-6 and float((q.sum(1) - 1).abs().max()) <= 1e-3):  # NaN fails too
-        probability_chunk(q.double().numpy(), "samples", offset)  # names the first bad row and the fix
+        probability_chunk(q.double().numpy(), name, offset)  # names the first bad row and the fix
 
 
 def predictive_std(samples: Any) -> np.ndarray:
@@ -134,11 +163,19 @@ def _rows(a: Any, cand: np.ndarray, n: int):
     return a if len(cand) == n else a[cand]
 
 
-def _ranked(score_fn, proba: Any, budget: int, candidates: Any, name: str, ndim=(2, 3)) -> Picks:
+def _ranked(score_fn, proba: Any, budget: int, candidates: Any, name: str, ndim=(2, 3), bound=None, exact_fn=None) -> Picks:
+    """The top ``budget`` candidates by ``score_fn``. With ``bound`` (a float32 score's error, or
+    None when the scores are exact): the rows within twice it of the ``budget``-th score are
+    re-scored by ``exact_fn`` (float64), so the picks and their order are those of float64."""
     p = probability_shape(proba, name, ndim)
     cand = candidate_positions(candidates, len(p))
     k = check_budget(budget, len(cand))
     s = score_fn(_rows(p, cand, len(p)))
+    err = bound(p) if bound is not None else None
+    if k and err is not None:
+        kth = np.partition(s, len(s) - k)[len(s) - k]
+        close = np.flatnonzero(s >= kth - 2 * err)
+        s[close] = exact_fn(p[cand[close]])
     return Picks(top_k(s, cand, k), scatter(s, cand, len(p)))
 
 
@@ -170,8 +207,13 @@ def margin(proba: Any, budget: int, *, candidates: Any = None) -> Picks:
 
 
 def entropy(proba: Any, budget: int, *, candidates: Any = None) -> Picks:
-    """Top-``budget`` entropy ``-sum_c p_c log p_c`` on ``proba [N, C]`` or ``[N, C, T]``."""
-    return _ranked(entropy_scores, proba, budget, candidates, "proba")
+    """Top-``budget`` entropy ``-sum_c p_c log p_c`` on ``proba [N, C]`` or ``[N, C, T]``.
+
+    Float32 ``[N, C]`` is scored in float32 (:func:`entropy_scores`) and the rows in contention
+    re-scored in float64: the picks and their order are those of a float64 implementation."""
+    return _ranked(entropy_scores, proba, budget, candidates, "proba",
+                   bound=lambda p: entropy_error_bound(p.shape[1]) if _float32_rows(p) else None,
+                   exact_fn=lambda rows: entropy_scores(rows.astype(np.float64)))
 
 
 def bald(samples: Any, budget: int, *, candidates: Any = None) -> Picks:
@@ -181,12 +223,6 @@ def bald(samples: Any, budget: int, *, candidates: Any = None) -> Picks:
     within twice :func:`mi_error_bound` of the ``budget``-th are then re-scored in float64, so the
     picks and their order are those of a float64 implementation (``scores``: float64 for those
     rows, float32-accurate elsewhere). Other samples are scored in float64 throughout."""
-    p = probability_shape(samples, "samples", ndim=3)
-    cand = candidate_positions(candidates, len(p))
-    k = check_budget(budget, len(cand))
-    s = mutual_information(_rows(p, cand, len(p)))
-    if k and _compute_dtype(p) == "float32":
-        kth = np.partition(s, len(s) - k)[len(s) - k]
-        close = np.flatnonzero(s >= kth - 2 * mi_error_bound(p))
-        s[close] = mutual_information(p[cand[close]], dtype="float64")
-    return Picks(top_k(s, cand, k), scatter(s, cand, len(p)))
+    return _ranked(mutual_information, samples, budget, candidates, "samples", ndim=3,
+                   bound=lambda p: mi_error_bound(p) if _compute_dtype(p) == "float32" else None,
+                   exact_fn=lambda rows: mutual_information(rows, dtype="float64"))
