@@ -100,6 +100,17 @@ class _Tracker:
         return any(self.got[i] < n for i, n in self.expected.items())
 
 
+def _stop(pool: ProcessPoolExecutor) -> None:
+    """Cancel the queued cells and terminate the running ones: their finished rounds are in the
+    store, and a resumed run redoes only what is missing (no worker computes on unobserved)."""
+    workers = list((getattr(pool, "_processes", None) or {}).values())  # concurrent.futures keeps them there
+    pool.shutdown(wait=False, cancel_futures=True)
+    for w in workers:
+        w.terminate()
+    for w in workers:
+        w.join(timeout=10)
+
+
 class ProcessExecutor(Executor):
     """``jobs`` local worker processes (spawned: no inherited threads or torch state)."""
 
@@ -129,8 +140,11 @@ class ProcessExecutor(Executor):
                         exc = f.exception()
                         track.finish(futures[f], None if exc else f.result(), exc)
             self._drain(q, track, block=False)
-        except BaseException:  # Ctrl-C or an error here: do not start the queued cells
-            pool.shutdown(wait=False, cancel_futures=True)
+        except BaseException:  # Ctrl-C or an error here: store the rows already sent, stop every worker
+            try:
+                self._drain(q, track, block=False)
+            finally:
+                _stop(pool)
             raise
         pool.shutdown(wait=True)
 

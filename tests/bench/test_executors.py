@@ -2,11 +2,12 @@
 processes and on Ray."""
 
 import importlib.util
+import multiprocessing as mp
 
 import pytest
 
-from mmal.bench import run_bench
-from mmal.bench.executors import make_executor
+from mmal.bench import build_cells, run_bench
+from mmal.bench.executors import ProcessExecutor, make_executor
 from mmal.errors import ConfigError
 
 from benchutil import normalized, tiny_config
@@ -40,3 +41,17 @@ def test_executor_choices_are_checked():
     with pytest.raises(ConfigError, match="--jobs must be >= 1"):
         make_executor("local", jobs=0)
     assert type(make_executor("local", jobs=2)).__name__ == "ProcessExecutor"
+
+
+def test_an_interrupt_stops_every_worker_process_at_once():
+    """Ctrl-C while cells run in worker processes: the call raises, and no worker is left computing."""
+    cells = build_cells(tiny_config(seeds=[0, 1, 2, 3], rounds=40, strategies=["coreset"], datasets=[{"name": "toy", "size": 400}]))
+    seen = []
+
+    def sink(msg):
+        seen.append(msg)
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        ProcessExecutor(2).run([(c, []) for c in cells], sink)
+    assert seen and mp.active_children() == []
