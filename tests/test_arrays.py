@@ -271,6 +271,9 @@ def test_top_k_by_partition_equals_the_full_stable_sort():
         s = r.integers(0, 20, n).astype(float)  # many ties
         cand = np.sort(r.choice(10 * n, n, replace=False))
         assert top_k(s, cand, k).tolist() == cand[np.argsort(-s, kind="stable")[:k]].tolist()
+    s, cand = r.integers(0, 20, 1000).astype(float), np.arange(1000)
+    s[[3, 500]] = np.nan  # NaN scores keep the full sort's order (NaN last)
+    assert top_k(s, cand, 10).tolist() == cand[np.argsort(-s, kind="stable")[:10]].tolist()
 
 
 def slow_grace(grads, alpha, reps=None, criteria="ire"):

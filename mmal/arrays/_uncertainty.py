@@ -39,11 +39,8 @@ def _per_row(proba: Any, fn32, fn64, rows: int = 1024) -> np.ndarray:
     if _float32_rows(a):
         import torch
 
-        step = max(1, (1 << 20) // a.shape[1])
-        for s in range(0, len(a), step):
-            q = torch.as_tensor(np.asarray(a[s : s + step]), dtype=torch.float32)
-            _check_chunk(q, s, "proba")
-            out[s : s + step] = fn32(q).numpy()
+        for s, q in _torch_chunks(a, torch.float32, "proba"):
+            out[s : s + len(q)] = fn32(q).numpy()
         return out
     for s in range(0, len(a), rows):
         q = np.asarray(a[s : s + rows], dtype=np.float64)
@@ -53,7 +50,8 @@ def _per_row(proba: Any, fn32, fn64, rows: int = 1024) -> np.ndarray:
 
 
 def _float32_rows(a: np.ndarray) -> bool:
-    return a.ndim == 2 and a.dtype in (np.float32, np.float16)
+    """``[N, C]`` scored in float32 (MC samples ``[N, C, T]`` are averaged in float64)."""
+    return a.ndim == 2 and _compute_dtype(a) == "float32"
 
 
 def least_confidence_scores(proba: Any) -> np.ndarray:
@@ -91,7 +89,7 @@ def entropy_error_bound(n_classes: int) -> float:
     ``p log p`` in float32: ``log`` within 1 ulp (SLEEF u10) and one product, so each term is off by
     at most ``2u p max(|log p|, 1) + u |p log p|``, at most ``3u (log C + 1)`` summed over a row (the
     row sums to 1); the float32 sum of ``C`` terms adds ``(C - 1) u sum |p log p| <= C u log C``.
-    ``u = 2^-24``; twice the total for margin (rows may sum to 1 +- 1e-3)."""
+    ``u = 2^-24``; twice the total as a safety factor (rows may sum to 1 +- 1e-3)."""
     c = n_classes
     return 2.0 * (c + 3) * (np.log(c) + 1) * 2.0**-24
 
@@ -109,17 +107,13 @@ def mutual_information(samples: Any, rows: int | None = None, *, dtype: str | No
     import torch
 
     p = probability_shape(samples, "samples", ndim=3)
-    n, c, t = p.shape
-    rows = rows or max(1, (1 << 20) // (c * t))
     td = {"float32": torch.float32, "float64": torch.float64}[dtype or _compute_dtype(p)]
-    out = np.empty(n)
-    for s in range(0, n, rows):
-        q = torch.as_tensor(np.asarray(p[s : s + rows]), dtype=td)
-        _check_chunk(q, s)
+    out = np.empty(len(p))
+    for s, q in _torch_chunks(p, td, "samples", rows):
         mean = q.mean(dim=2)
         h_mean = -torch.special.xlogy(mean, mean).sum(1).double()
         mean_h = torch.special.xlogy(q, q).sum(1).double().mean(1)
-        out[s : s + rows] = (h_mean + mean_h).numpy()
+        out[s : s + len(q)] = (h_mean + mean_h).numpy()
     return out
 
 
@@ -139,7 +133,19 @@ def mi_error_bound(samples: np.ndarray) -> float:
     return 4.0 * c * (t + c + 4) * 2.0**-24
 
 
-def _check_chunk(q, offset: int, name: str = "samples") -> None:
+def _torch_chunks(a: np.ndarray, dtype, name: str, rows: int | None = None):
+    """``(offset, chunk)`` over the rows of ``a`` as torch ``dtype`` tensors of ``rows`` rows
+    (default ~1M values, so a chunk stays in cache), each checked by :func:`_check_chunk`."""
+    import torch
+
+    rows = rows or max(1, (1 << 20) // max(1, a[0].size))
+    for s in range(0, len(a), rows):
+        q = torch.as_tensor(np.asarray(a[s : s + rows]), dtype=dtype)
+        _check_chunk(q, s, name)
+        yield s, q
+
+
+def _check_chunk(q, offset: int, name: str) -> None:
     """:func:`probability_chunk` on a torch chunk (min / max / class sums, in its dtype)."""
     import torch
 
