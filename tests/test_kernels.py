@@ -516,17 +516,26 @@ def test_backends_agree_with_each_other():
     X = rng.normal(size=(400, 12)).astype(np.float32)
     blocks = _blocks(11, n=400)
     w = rng.random(400)
-    outs = []
+    outs, neighbours = [], []
     for b in BACKENDS:
         C, a = weighted_kmeans(X, 6, w, np.random.default_rng(1), backend=b)
         outs.append((
             kmeanspp(blocks, 30, np.random.default_rng(0), backend=b),
             kcenter_greedy(blocks, 30, labeled=np.arange(5), backend=b),
-            knn(X, 6, backend=b)[1], a, nearest_to_centroids(X, C, backend=b),
+            a, nearest_to_centroids(X, C, backend=b),
         ))
+        neighbours.append(knn(X, 6, backend=b))
     for other in outs[1:]:
         for mine, theirs in zip(outs[0], other):
             assert np.array_equal(mine, theirs)
+    # knn is float32 (its documented tolerance): neighbours may differ only where float64 ties them
+    (d0, i0), x64 = neighbours[0], X.astype(np.float64)
+    for d, i in neighbours[1:]:
+        np.testing.assert_allclose(d, d0, rtol=1e-5, atol=1e-5)
+        rows, cols = np.nonzero(i != i0)
+        exact = lambda idx: ((x64[rows] - x64[idx[rows, cols]]) ** 2).sum(1)
+        np.testing.assert_allclose(exact(i), exact(i0), rtol=1e-6)
+        assert len(rows) <= 2, f"{len(rows)} neighbours differ between backends"
 
 
 def test_factored_kernels_never_materialize(monkeypatch):
@@ -537,3 +546,32 @@ def test_factored_kernels_never_materialize(monkeypatch):
     blocks = _blocks(5, n=50)
     assert len(kmeanspp(blocks, 10, np.random.default_rng(0))) == 10
     assert len(kcenter_greedy(blocks, 10, labeled=np.arange(3))) == 10
+
+
+# ------------------------------------------------------------ threads
+def test_kernels_set_torch_and_blas_threads_apart_and_restore_them():
+    """The GEMVs run on numpy's BLAS with the caller's thread count, the vector ops on one torch
+    thread (mmal.kernels.backend); every count is restored, also after a kernel call."""
+    import torch
+
+    from mmal.kernels.backend import _blas, blas_threads, few_threads_for_small
+
+    def counts():
+        return torch.get_num_threads(), {i["num_threads"] for i in _blas().info()}
+
+    before = counts()
+    with blas_threads(2):
+        outer = counts()
+        with few_threads_for_small(10):
+            assert counts() == (1, {1})
+            with blas_threads(2):
+                assert counts() == (1, {2})
+            assert counts() == (1, {1})
+        assert counts() == outer and outer[1] == {2}
+        with few_threads_for_small(1 << 20):  # large work: nothing changes
+            assert counts() == outer
+    assert counts() == before
+    x = np.random.default_rng(0).normal(size=(300, 8)).astype(np.float32)
+    kcenter_greedy(x, 10, labeled=np.arange(3))
+    kmeanspp(_blocks(3, n=300), 10, np.random.default_rng(0), defer=False)
+    assert counts() == before

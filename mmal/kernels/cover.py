@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .backend import torch_threads
+from .backend import blas_threads, torch_threads
 from .embedding import Embedding, exact_sq_dists, rows_sq
 
 #: rows whose float32 ``D^2`` is below ``||e_i||^2 / ILL`` are tracked in float64 (:meth:`Cover.promote_ill`)
@@ -40,7 +40,7 @@ class Cover:
     D^2 mass). ``nearest_two``: also track each row's nearest center and second-nearest
     distance (what :meth:`exact_values` needs to get exact values cheaply).
 
-    The GEMVs / GEMMs run on the torch threads of the time of construction; the caller may run
+    The GEMVs / GEMMs run on as many threads as torch had at construction; the caller may run
     the rest (vector ops of ``N`` elements, whose fork / join on a loaded machine costs far more
     than the work: 15 ms instead of 25 us measured at N=45,719) on one thread."""
 
@@ -83,9 +83,8 @@ class Cover:
         self.c_max = max(self.c_max, float(self.sq64_host[idx].max()))
         if len(idx) == 1:
             j = int(idx[0])
-            with torch_threads(self.threads):  # n_i - 2 <e_i, e_j> (fused for an explicit array), then + n_j
-                x = self.e.x
-                d = torch.addmv(self.sq, x, x[j], alpha=-2.0) if x is not None else self.e.dots(j).mul_(-2.0).add_(self.sq)
+            with blas_threads(self.threads):  # n_i - 2 <e_i, e_j>, then + n_j; only the GEMVs on the threads
+                d = self.e.dots(j).mul_(-2.0).add_(self.sq)
             self._merge_one(d.add_(self.sq[j]).clamp_min_(0.0), first)
             self.m[j] = self.covered
             self.ill_below[j] = float("-inf")

@@ -81,6 +81,17 @@ def matmul_roundoff(device) -> float:
     return 2.0**-24
 
 
+def matvec(a, b):
+    """``a @ b`` for a 1-D ``b``. On the CPU through numpy's BLAS (OpenBLAS ``sgemv`` runs on the
+    BLAS threads; torch's CPU ``mv`` on one: measured 2.2x slower at [45,719, 512] on 2 cores,
+    ``benchmarks/RESULTS.md``); the products are IEEE float32 in either case, within ``tau``."""
+    import torch
+
+    if a.device.type != "cpu":
+        return a @ b
+    return torch.from_numpy(np.matmul(a.numpy(), b.numpy()))
+
+
 def block_dots(a_blocks, b_blocks):
     """``sum_b prod_f A_bf @ B_bf^T``: inner products of rows stored as blocks of factors, a rank-1
     block ``(delta, h)`` or an explicit block ``(x,)`` (DESIGN §5). 1-D ``B`` factors: one row."""
@@ -88,7 +99,7 @@ def block_dots(a_blocks, b_blocks):
     for fa, fb in zip(a_blocks, b_blocks):
         t = None
         for a, b in zip(fa, fb):
-            g = a @ (b if b.ndim == 1 else b.T)
+            g = matvec(a, b) if b.ndim == 1 else a @ b.T
             t = g if t is None else t.mul_(g)
         out = t if out is None else out.add_(t)
     return out
