@@ -32,7 +32,7 @@ def test_every_package_directory_is_listed_in_pyproject():
 def test_core_dependencies_leave_the_optional_packages_to_extras():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     core = {d.split(">")[0].split("<")[0].split("=")[0].strip().lower() for d in project["dependencies"]}
-    assert core == {"numpy", "scipy", "scikit-learn", "pluggy", "torch", "matplotlib"}
+    assert core == {"numpy", "scipy", "scikit-learn", "threadpoolctl", "pluggy", "torch", "matplotlib"}
     extras = project["optional-dependencies"]
     for module, (extra, package) in EXTRAS.items():
         assert any(d.lower().startswith(package.lower()) for d in extras[extra]), f"extra {extra!r} lacks {package}"

@@ -1,9 +1,9 @@
 """Backend choice for the selection kernels: ``"faiss-gpu"``, ``"faiss"`` (CPU) or ``"torch"``.
 
 ``"auto"`` picks the first available in that order. FAISS serves the kNN / k-means /
-nearest-centroid searches; the running-minimum loops (k-means++, k-center) are torch GEMV
-chains on the backend's device: CUDA for ``"faiss-gpu"``, CPU for ``"faiss"``, and CUDA when
-available (else CPU) for ``"torch"``. Every backend computes in float32 and gives the same
+nearest-centroid searches; the running-minimum loops (k-means++, k-center) are GEMV chains on
+the backend's device (torch tensors; on the CPU the GEMVs run on numpy's BLAS): CUDA for
+``"faiss-gpu"``, CPU for ``"faiss"``, and CUDA when available (else CPU) for ``"torch"``. Every backend computes in float32 and gives the same
 result up to float tolerance.
 """
 
