@@ -14,6 +14,12 @@ of its first seed and the rest is extrapolated: training grows linearly with the
 full-data reference trains once on the whole pool; every seed costs what the first did.
 Prints one JSON object per protocol and its cost line; ``--write`` puts that line into the
 protocol's file (replacing an older one), after its ``# reproduces:`` line.
+
+A long protocol can be measured in parts, one process per dataset label, and the parts summed:
+
+    python benchmarks/protocol_cost.py vggsound --datasets vggsound-concat > concat.json
+    python benchmarks/protocol_cost.py vggsound --datasets vggsound-nlgate > nlgate.json
+    python benchmarks/protocol_cost.py vggsound --parts concat.json nlgate.json --write
 """
 
 from __future__ import annotations
@@ -92,6 +98,20 @@ def extrapolate(rows: list[dict], cpus: list[float], walls: list[float], init: i
     return sum(train0 * n / n0 + other0 for n in labeled) + n_rounds * query
 
 
+def summed(name: str, files: list[str]) -> dict:
+    """The cost of protocol ``name`` from the JSON outputs of its ``--datasets`` parts."""
+    parts = [json.loads(line) for f in files for line in open(f).read().splitlines() if line.startswith("{")]
+    labels = [lab for m in parts for lab in (m["datasets"] if isinstance(m["datasets"], list) else [m["datasets"]])]
+    if any(m["protocol"] != name for m in parts) or len(set(labels)) != len(labels):
+        raise SystemExit(f"--parts: each file must be a part of {name!r} measured with its own --datasets")
+    methods = {m["method"] for m in parts}
+    if len(methods) != 1:
+        raise SystemExit(f"--parts: the parts were measured differently: {sorted(methods)}")
+    cpu_s = round(sum(m["cpu_s"] for m in parts), 1)
+    return {"protocol": name, "method": methods.pop(), "cpu_s": cpu_s, "two_core_h": round(cpu_s / 2 / 3600, 3),
+            "datasets": labels, "parts": files}
+
+
 def cost_line(m: dict, full: bool) -> str:
     s = m["cpu_s"] / 2
     amount = f"{s:.0f} s" if s < 90 else f"{s / 60:.0f} min" if s < 5400 else f"{s / 3600:.1f} h"
@@ -116,13 +136,17 @@ def main(argv=None) -> int:
     p.add_argument("--full", action="store_true", help="run the whole grid instead of extrapolating")
     p.add_argument("--write", action="store_true", help="write the cost line into the protocol's file")
     p.add_argument("--datasets", help="comma-separated dataset labels: measure only these (the cost is theirs alone)")
+    p.add_argument("--parts", nargs="+", metavar="JSON", help="sum earlier outputs (--datasets parts of ONE protocol) instead of measuring")
     args = p.parse_args(argv)
+    if args.parts and len(args.protocols) != 1:
+        p.error("--parts sums the parts of one protocol")
     for name in args.protocols:
-        m = measure(name, args.full, args.datasets.split(",") if args.datasets else None)
+        m = summed(name, args.parts) if args.parts else measure(name, args.full, args.datasets.split(",") if args.datasets else None)
         print(json.dumps(m), flush=True)
-        print(cost_line(m, args.full), file=sys.stderr, flush=True)
+        full = m["method"] == "full grid"
+        print(cost_line(m, full), file=sys.stderr, flush=True)
         if args.write:
-            write(name, cost_line(m, args.full))
+            write(name, cost_line(m, full))
     return 0
 
 

@@ -2,6 +2,7 @@
 protocols' paper / figure / cost fields, and the plugin provenance of results rows.
 (tests/test_packaging_install.py builds and installs it.)"""
 
+import json
 import sys
 import tomllib
 import warnings
@@ -174,3 +175,11 @@ def test_protocol_cost_extrapolates_training_linearly_and_queries_per_round(tmp_
     protocol_cost.write("p", "# cost: new")
     assert (tmp_path / "p.toml").read_text() == "# About.\n# reproduces: Fig. 1\n# cost: new\n# more\nname = \"p\"\n"
     assert protocols.about("p")["cost"] == "new"
+    # a protocol measured in --datasets parts: the parts' CPU seconds add up; a part counted twice is refused
+    for label, cpu_s in (("a", 1800.0), ("b", 5400.0)):
+        (tmp_path / f"{label}.json").write_text(json.dumps({"protocol": "p", "method": "extrapolated from rounds 0-1 of seed 0",
+                                                            "cpu_s": cpu_s, "datasets": [label]}) + "\n")
+    parts = [str(tmp_path / "a.json"), str(tmp_path / "b.json")]
+    assert protocol_cost.summed("p", parts)["cpu_s"] == 7200.0
+    with pytest.raises(SystemExit, match="its own --datasets"):
+        protocol_cost.summed("p", parts + parts[:1])
