@@ -365,3 +365,17 @@ def test_token_id_modality():
     unseen.modalities["text"][:, 2] = 10_000
     out = model.embed(unseen)["text"]
     assert np.isfinite(out).all() and not np.allclose(out, model.embed(pool)["text"])
+
+
+def test_strategies_refuse_an_unfitted_model_or_one_fitted_on_another_layout():
+    """TorchTaskModel records fit_signature_; Strategy.select checks it before any strategy work."""
+    pool = sims_like_pool(30, n_labeled=12)
+    coreset = mmal.strategies.get("coreset")
+    model = MultiTaskLateFusion(**KW)
+    with pytest.raises(CapabilityError, match="MultiTaskLateFusion is not fitted; call model.fit"):
+        coreset.select(model, pool, 3, rng=np.random.default_rng(0))
+    model.fit(pool, seed=0)
+    assert len(coreset.select(model, pool, 3, rng=np.random.default_rng(0)).positions) == 3
+    wider = sims_like_pool(30, n_labeled=12, audio_shape=(9, 8))  # audio features 5 -> 8 wide
+    with pytest.raises(PoolError, match=r"fitted on a different pool \(modality 'audio' is \[ndim, dims\] \[3, 5\] then, \[3, 8\] now"):
+        coreset.select(model, wider, 3, rng=np.random.default_rng(0))

@@ -197,6 +197,7 @@ class TorchModel(TorchTaskModel):
         self.fitted_ = False
         self.specs_ = None
         self.task_ = None
+        del self.fit_signature_  # not checked by Strategy.select: a net trained in your own loop has no fit pool (see _check)
 
     @property
     def net(self) -> nn.Module:

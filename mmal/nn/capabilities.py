@@ -46,7 +46,7 @@ from torch import nn
 
 from .. import grads as G
 from ..errors import CapabilityError, ConfigError, PoolError
-from ..model import CAPABILITIES
+from ..model import CAPABILITIES, fit_signature
 from ..pool import MAIN_HEAD, Pool
 from .encoders import ENCODER_KINDS, build_encoder, default_encoder_kind
 from .training import (
@@ -149,6 +149,7 @@ class TorchTaskModel:
             raise ConfigError(f"encoders={bad}: each encoder kind must be one of {ENCODER_KINDS}")
         self.unimodal_heads: dict[str, str] = {}
         self.net_: nn.Module | None = None
+        self.fit_signature_: dict | None = None  # Strategy.select checks it (mmal.model.check_fitted)
 
     # --------------------------------------------------------------- subclass hooks
     def _build_net(self, encoders: dict[str, nn.Module], feature_dims: dict[str, int],
@@ -215,6 +216,7 @@ class TorchTaskModel:
                 weight_decay=self.weight_decay, batch_size=self.batch_size, seed=seed, device=self.device_,
                 optimizer=self.optimizer, param_groups=self._param_groups(self.net_), on_epoch_end=self._on_epoch_end,
             )
+        self.fit_signature_ = fit_signature(pool)
         return self
 
     def _encoder(self, pool: Pool, spec: ModalitySpec, pos: np.ndarray) -> nn.Module:
