@@ -379,3 +379,9 @@ def test_strategies_refuse_an_unfitted_model_or_one_fitted_on_another_layout():
     wider = sims_like_pool(30, n_labeled=12, audio_shape=(9, 8))  # audio features 5 -> 8 wide
     with pytest.raises(PoolError, match=r"fitted on a different pool \(modality 'audio' is \[ndim, dims\] \[3, 5\] then, \[3, 8\] now"):
         coreset.select(model, wider, 3, rng=np.random.default_rng(0))
+    # a task change (3 classes fitted, 4 now) used to give picks silently
+    three = sims_like_pool(30, n_labeled=12, kind="classification", n_classes=3)
+    clf = MultiTaskLateFusion(**KW).fit(three)
+    four = sims_like_pool(30, n_labeled=12, kind="classification", n_classes=4)
+    with pytest.raises(PoolError, match=r"n_classes 3 then, 4 now"):
+        mmal.strategies.get("badge").select(clf, four, 3, rng=np.random.default_rng(0))
