@@ -37,9 +37,9 @@ from typing import Sequence
 import numpy as np
 
 from ..grads import RankOne
-from .backend import device as _device, few_threads_for_small
+from .backend import blas_threads, device as _device, few_threads_for_small
 from .cover import Cover
-from .embedding import Embedding, Rows
+from .embedding import Embedding, Rows, matvec
 
 #: Cost model, in floats read (a multiply-add counts ``1 / GEMM_REUSE``: on a CPU a GEMM does ~15 in
 #: the time a pass reads one float). Refresh rule: a refresh costs ``N * width * (1 + P / GEMM_REUSE)``
@@ -50,7 +50,9 @@ from .embedding import Embedding, Rows
 #: the blocks and of the refreshes. The overheads are a few small torch ops each, so their ratio to a
 #: float read stays put when the machine is loaded (both slow down alike) and the choice, a function
 #: of ``(N, width, k)`` only, keeps the picks a function of the data and the seed. The constants were
-#: measured by :func:`calibrate` (2-core CPU, 1 thread, load ~19: pick 0.46-0.66M, accept 0.37-0.62M floats).
+#: measured by :func:`calibrate` (2-core CPU, 1 thread, load ~19: pick 0.46-0.66M, accept 0.37-0.62M floats;
+#: again after the CPU GEMV moved to numpy's BLAS, 1 thread, load ~3.4 from niced jobs, 3 runs: pick
+#: 0.29-0.53M, accept 0.28-0.47M; the constants were kept, so ``defer="auto"`` decides as before).
 CHECK_COST = 1 << 22
 GEMM_REUSE = 15
 PICK_COST = 1 << 19
@@ -231,10 +233,11 @@ def calibrate(n: int = 2000, width: int = 16, k: int = 400, big: int = 1 << 25) 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(n, width)).astype(np.float32)
     a, v = torch.randn(big // 256, 256), torch.randn(256)
-    a @ v
-    t = time.perf_counter()
-    for _ in range(5):
-        a @ v
+    with blas_threads(torch.get_num_threads()):  # the per-pick refresh's GEMV, on its threads
+        matvec(a, v)
+        t = time.perf_counter()
+        for _ in range(5):
+            matvec(a, v)
     per_float = (time.perf_counter() - t) / (5 * big)
     out = {}
     for key, defer in (("pick_cost", False), ("accept_cost", True)):
