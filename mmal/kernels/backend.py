@@ -3,8 +3,8 @@
 ``"auto"`` picks the first available in that order. FAISS serves the kNN / k-means /
 nearest-centroid searches; the running-minimum loops (k-means++, k-center) are GEMV chains on
 the backend's device (torch tensors; on the CPU the GEMVs run on numpy's BLAS): CUDA for
-``"faiss-gpu"``, CPU for ``"faiss"``, and CUDA when available (else CPU) for ``"torch"``. Every backend computes in float32 and gives the same
-result up to float tolerance.
+``"faiss-gpu"``, CPU for ``"faiss"``, and CUDA when available (else CPU) for ``"torch"``.
+Every backend computes in float32 and gives the same result up to float tolerance.
 """
 
 from __future__ import annotations
