@@ -3,6 +3,7 @@ protocols' paper / figure / cost fields, and the plugin provenance of results ro
 (tests/test_packaging_install.py builds and installs it.)"""
 
 import json
+import re
 import sys
 import tomllib
 import warnings
@@ -100,6 +101,8 @@ def test_every_shipped_protocol_states_its_paper_and_what_it_reproduces():
         about = protocols.about(name)
         assert about.get("paper") and about.get("reproduces"), f"{protocols.path(name).name}: add '# paper:' / '# reproduces:'"
         assert set(about) <= set(protocols.FIELDS)
+        cost = r"~[\d.]+ (s|min|h) on 2 cores \(--jobs 2; [\d.]+ CPU-h; .*benchmarks/protocol_cost\.py\)"
+        assert re.fullmatch(cost, about.get("cost", "")), f"{protocols.path(name).name}: measure its '# cost:' line (benchmarks/protocol_cost.py --write)"
     assert protocols.about("simsv2-regression")["reproduces"].startswith("Fig. 4 and Table 1")
     assert "BMMAL" in protocols.about("food101")["paper"]
 
