@@ -115,13 +115,13 @@ def kcenter_pairwise(x, k, labeled):
 # ------------------------------------------- the previous float32 kernels (commit b3df658)
 # Kept here to measure what the float64 exactness (mmal/kernels/cover.py) costs: the same GEMV
 # chains with float32 norms (``norm(x)**2``), no centring, no re-check. Their GEMVs are today's
-# (``matvec``: numpy's BLAS on torch's thread count), so the ratio is the exactness work alone.
+# (``Embedding.sq_dists``: numpy's BLAS on torch's thread count), so the ratio is the exactness work alone.
 def previous_kcenter(x, k, labeled):
     """``kcenter_greedy(x, k, labeled=...)`` as it was: a float32 running minimum and its arg-max."""
     import torch
 
     from mmal.kernels.backend import blas_threads, few_threads_for_small
-    from mmal.kernels.embedding import Embedding, matvec
+    from mmal.kernels.embedding import Embedding
 
     e = Embedding(x, torch.device("cpu"), what="x", centre=False)
     with few_threads_for_small(e.n * e.width), blas_threads(torch.get_num_threads()):
@@ -132,7 +132,7 @@ def previous_kcenter(x, k, labeled):
         for t in range(k):
             j = int(mind.argmax())
             out[t] = j
-            mind = torch.minimum(mind, (sq + sq[j] - 2.0 * matvec(e.x, e.x[j])).clamp_min_(0.0))
+            mind = torch.minimum(mind, e.sq_dists(j, sq))
             mind[j] = float("-inf")
     return out
 
@@ -150,7 +150,7 @@ def previous_kmeanspp(emb, k, rng):
         out = [int(sq.argmax())]
         mind = torch.full((e.n,), float("inf"))
         while len(out) < k:
-            mind = torch.minimum(mind, (sq + sq[out[-1]] - 2.0 * e.dots(out[-1])).clamp_min_(0.0))
+            mind = torch.minimum(mind, e.sq_dists(out[-1], sq))
             mind[out[-1]] = 0.0
             cum = torch.cumsum(mind.double(), 0)
             u = torch.as_tensor(rng.random(1), dtype=torch.float64) * cum[-1]

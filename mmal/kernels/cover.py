@@ -83,9 +83,9 @@ class Cover:
         self.c_max = max(self.c_max, float(self.sq64_host[idx].max()))
         if len(idx) == 1:
             j = int(idx[0])
-            with blas_threads(self.threads):  # n_i - 2 <e_i, e_j>, then + n_j; only the GEMVs on the threads
-                d = self.e.dots(j).mul_(-2.0).add_(self.sq)
-            self._merge_one(d.add_(self.sq[j]).clamp_min_(0.0), first)
+            with blas_threads(self.threads):  # only the GEMVs use the threads
+                d = self.e.sq_dists(j, self.sq)
+            self._merge_one(d, first)
             self.m[j] = self.covered
             self.ill_below[j] = float("-inf")
         else:

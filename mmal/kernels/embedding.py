@@ -238,8 +238,9 @@ class Embedding:
         return out
 
     def sq_dists(self, i: int, sq_norms):
-        """``||e_j - e_i||^2`` for every row ``j``, clamped at 0 (float rounding)."""
-        return (sq_norms + sq_norms[i] - 2.0 * self.dots(i)).clamp_min_(0.0)
+        """``||e_j - e_i||^2`` for every row ``j``, clamped at 0 (float rounding): one GEMV per
+        factor (:meth:`dots`), then in place ``n_j - 2 <e_j, e_i> + n_i``."""
+        return self.dots(i).mul_(-2.0).add_(sq_norms).add_(sq_norms[i]).clamp_min_(0.0)
 
     # -------------------------------------------------------------- float64
     def rows64(self, idx) -> list[tuple]:
